@@ -1,0 +1,104 @@
+# muster - a daemonless, crash-safe coordination bus and supervisor.
+#
+#   make                 build bin/muster and lib/libmuster.a
+#   make check           unit tests (Check), CLI contract tests (prove), fuzz corpus replay
+#   make bench           benchmarks beside their floors (futex ping-pong)
+#   make lint            clang-tidy, cppcheck, shellcheck, clang-format --dry-run
+#   make install         PREFIX=/usr/local DESTDIR=
+#   make SANITIZE=address,undefined check
+#   make WERROR=1        warnings are errors (CI)
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+O ?= build
+
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-unused-parameter -Wvla
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -Iinclude $(WARN) -fno-strict-aliasing
+LDLIBS := -llmdb -lpthread
+ifeq ($(WERROR),1)
+CFLAGS += -Werror
+endif
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+O := build-san
+endif
+
+LIB_SRC := $(wildcard src/lib/*.c src/lib/local/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(O)/%.o)
+LIB := $(O)/libmuster.a
+BIN := $(O)/muster
+
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_BIN := $(O)/tests/unit/check_muster
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+HELPER_BIN := $(HELPER_SRC:%.c=$(O)/%)
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(FUZZ_SRC:fuzz/%.c=$(O)/fuzz/%-replay)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:%.c=$(O)/%)
+
+.PHONY: all check unit tcheck fuzz-replay bench lint install clean
+all: $(BIN) $(LIB)
+
+$(O)/%.o: %.c $(wildcard include/*.h src/lib/*.h src/lib/local/*.h src/cli/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(UNIT_BIN): $(UNIT_SRC) $(LIB) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc/lib $(LDFLAGS) -o $@ $(UNIT_SRC) $(LIB) $$(pkg-config --cflags --libs check) $(LDLIBS)
+
+$(O)/tests/helpers/%: tests/helpers/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc/lib $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(O)/fuzz/%-replay: fuzz/%.c fuzz/replay.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc/lib -Isrc/lib/local $(LDFLAGS) -o $@ fuzz/replay.c $< $(LIB) $(LDLIBS)
+
+$(O)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc/lib $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lm
+
+# Each suite prints "N passed, N failed"; tests/run.sh adds them up.
+check: all $(UNIT_BIN) $(HELPER_BIN) $(FUZZ_REPLAY)
+	@O=$(O) tests/run.sh
+
+bench: all $(BENCH_BIN) $(HELPER_BIN)
+	@O=$(O) bench/run.sh
+
+fuzz: $(FUZZ_SRC)
+	@mkdir -p $(O)/fuzz
+	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc/lib -Isrc/lib/local \
+	    -o $(O)/fuzz/$$n $$f $(LIB_SRC) -llmdb -lpthread || exit 1; done
+
+lint:
+	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) include/muster.h
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+	  --suppress=missingIncludeSystem -Iinclude $(LIB_SRC) $(CLI_SRC)
+	shellcheck -x tests/*.sh tests/t/*.sh bench/*.sh .ci/run scripts/*.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/muster
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libmuster.a
+	install -m 644 include/muster.h $(DESTDIR)$(PREFIX)/include/muster.h
+	install -m 644 docs/muster.1 $(DESTDIR)$(PREFIX)/share/man/man1/muster.1
+
+clean:
+	rm -rf build build-san

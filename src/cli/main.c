@@ -1,0 +1,104 @@
+/*
+ * main.c - muster's command table and global options.
+ *
+ * muster [--bus URL] [--owner PID] COMMAND [ARGS...]
+ * Each command lives in a cmd_*.c file and uses only the public API (muster.h).
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct {
+	const char *name;
+	cmd_fn fn;
+	const char *usage;
+} commands[] = {
+	{"send", cmd_send, "send QUEUE [DATA] [--batch] [--priority 0-9] [--delay DUR] [--key KEY] [--wait DUR] [--json]"},
+	{"recv", cmd_recv, "recv QUEUE [--wait DUR] [--count N] [--lease DUR] [--ack] [--json]"},
+	{"ack", cmd_ack, "ack ID..."},
+	{"nack", cmd_nack, "nack ID... [--delay DUR]"},
+	{"touch", cmd_touch, "touch ID... [--lease DUR]"},
+	{"peek", cmd_peek, "peek QUEUE [--count N] [--json]"},
+	{"queues", cmd_queues, "queues [--json]"},
+	{"queue", cmd_queue, "queue QUEUE [--max-attempts N] [--lease DUR] [--dead-letter QUEUE] [--json]"},
+	{"pub", cmd_pub, "pub TOPIC [DATA] [--json]"},
+	{"sub", cmd_sub, "sub TOPIC [--from earliest|latest|SEQ] [--follow] [--count N] [--wait DUR] [--json]"},
+	{"topic", cmd_topic, "topic TOPIC [--max-count N] [--max-age DUR]"},
+	{"kv", cmd_kv, "kv get|set|cas|del|list|watch ... (see muster(1))"},
+	{"lock", cmd_lock, "lock NAME [--wait DUR] -- CMD [ARGS...] | lock NAME --status"},
+	{"doctor", cmd_doctor, "doctor [--json]"},
+	{"stats", cmd_stats, "stats [--json]"},
+};
+
+static int usage(FILE *f, int code)
+{
+	size_t i;
+
+	fprintf(f, "usage: muster [--bus URL] [--owner PID] COMMAND [ARGS]\n\ncommands:\n");
+	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  muster %s\n", commands[i].usage);
+	fprintf(f, "\nDUR is 250ms, 5s, 2m, 1h, a number of seconds, or 'forever'.\n"
+		   "Exit codes: 0 ok, 1 nothing in time, 2 usage, 3 not found, 4 not held,\n"
+		   "5 conflict, 6 bus full, 7 too large, 8 bus unusable, 9 owner gone,\n"
+		   "111 system failure. See muster(1).\n");
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {.prog = "muster"};
+	int i = 1;
+	size_t c;
+
+	/* a closed reader of our output is not our failure to report loudly */
+	signal(SIGPIPE, SIG_DFL);
+	while (i < argc && argv[i][0] == '-') {
+		const char *a = argv[i];
+		if (!strcmp(a, "--bus") && i + 1 < argc) {
+			cli.bus_url = argv[i + 1];
+			i += 2;
+		} else if (!strncmp(a, "--bus=", 6)) {
+			cli.bus_url = a + 6;
+			i++;
+		} else if ((!strcmp(a, "--owner") && i + 1 < argc) || !strncmp(a, "--owner=", 8)) {
+			const char *v = a[7] == '=' ? a + 8 : argv[i + 1];
+			uint64_t pid;
+			if (parse_u64(v, &pid) < 0 || pid == 0 || pid > 0x7fffffff)
+				return die(EXIT_USAGE, "invalid --owner '%s' (a process id)", v);
+			cli.owner = (long)pid;
+			i += a[7] == '=' ? 1 : 2;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			return finish(usage(stdout, EXIT_OK));
+		} else if (!strcmp(a, "--version")) {
+			printf("muster %s\n", MST_VERSION);
+			return finish(EXIT_OK);
+		} else {
+			return die(EXIT_USAGE, "unknown option '%s' (see muster --help)", a);
+		}
+	}
+	if (i >= argc)
+		return usage(stderr, EXIT_USAGE);
+	if (!strcmp(argv[i], "help"))
+		return finish(usage(stdout, EXIT_OK));
+	if (!strcmp(argv[i], "version")) {
+		printf("muster %s\n", MST_VERSION);
+		return finish(EXIT_OK);
+	}
+	for (c = 0; c < sizeof commands / sizeof commands[0]; c++) {
+		if (!strcmp(argv[i], commands[c].name)) {
+			int j;
+			for (j = i + 1; j < argc && strcmp(argv[j], "--"); j++) {
+				if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {
+					printf("usage: muster %s\n", commands[c].usage);
+					return finish(EXIT_OK);
+				}
+			}
+			return finish(commands[c].fn(&cli, argc - i, argv + i));
+		}
+	}
+	return die(EXIT_USAGE, "unknown command '%s' (see muster --help)", argv[i]);
+}

@@ -1,0 +1,219 @@
+/*
+ * kv.c - the key-value store of the local backend.
+ *
+ *   kv    KEY -> revision (8) + wall-clock ms (8) + value
+ *   meta  "kv_rev" -> the last revision handed out (bus-wide, increasing)
+ * Every set, compare-and-set and delete takes a new revision in its commit and then
+ * wakes the key's slot, so watchers sleep in the kernel until the key changes.
+ */
+#define _GNU_SOURCE
+#include "local.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int next_rev(struct local_bus *lb, MDB_txn *txn, uint64_t *rev)
+{
+	MDB_val k = {6, (void *)"kv_rev"}, v;
+	uint64_t r = 0;
+	int rc = mdb_get(txn, lb->dbi[DB_META], &k, &v);
+
+	if (rc == 0 && v.mv_size == 8)
+		memcpy(&r, v.mv_data, 8);
+	else if (rc == 0 || rc != MDB_NOTFOUND)
+		return rc ? local__err(rc) : MST_ECORRUPT;
+	r++;
+	v.mv_size = 8;
+	v.mv_data = &r;
+	*rev = r;
+	return local__err(mdb_put(txn, lb->dbi[DB_META], &k, &v, 0));
+}
+
+static int fill(mst_kv *out, const char *key, size_t klen, const MDB_val *v)
+{
+	memset(out, 0, sizeof *out);
+	if (v->mv_size < 16 || klen > MST_NAME_MAX)
+		return MST_ECORRUPT;
+	memcpy(out->key, key, klen);
+	memcpy(&out->rev, v->mv_data, 8);
+	out->len = v->mv_size - 16;
+	out->value = malloc(out->len + 1);
+	if (!out->value)
+		return -ENOMEM;
+	memcpy(out->value, (char *)v->mv_data + 16, out->len);
+	((char *)out->value)[out->len] = 0;
+	return 0;
+}
+
+int local__kv_get(mst_bus *bus, const char *key, mst_kv *out)
+{
+	struct local_bus *lb = LB(bus);
+	MDB_val k = {strlen(key), (void *)key}, v;
+	MDB_txn *txn;
+	int rc, r;
+
+	if ((rc = local__txn(lb, 1, &txn)) < 0)
+		return rc;
+	r = mdb_get(txn, lb->dbi[DB_KV], &k, &v);
+	rc = r ? local__err(r) : fill(out, key, k.mv_size, &v);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int local__kv_put(mst_bus *bus, const char *key, const void *value, size_t len, int cas,
+		  uint64_t expected, uint64_t *rev)
+{
+	struct local_bus *lb = LB(bus);
+	MDB_val k = {strlen(key), (void *)key}, v;
+	MDB_txn *txn;
+	uint64_t nrev;
+	int64_t wall = mst__wall_ms();
+	int rc, r;
+
+	if ((rc = local__txn(lb, 0, &txn)) < 0)
+		return rc;
+	r = mdb_get(txn, lb->dbi[DB_KV], &k, &v);
+	if (r && r != MDB_NOTFOUND) {
+		rc = local__err(r);
+		goto abort;
+	}
+	if (cas) {
+		uint64_t cur = 0;
+		if (r == 0) {
+			if (v.mv_size < 16) {
+				rc = MST_ECORRUPT;
+				goto abort;
+			}
+			memcpy(&cur, v.mv_data, 8);
+		}
+		if (cur != expected) {
+			rc = MST_ECONFLICT;
+			goto abort;
+		}
+	}
+	if ((rc = next_rev(lb, txn, &nrev)) < 0)
+		goto abort;
+	v.mv_size = 16 + len;
+	if ((r = mdb_put(txn, lb->dbi[DB_KV], &k, &v, MDB_RESERVE))) {
+		rc = local__err(r);
+		goto abort;
+	}
+	memcpy(v.mv_data, &nrev, 8);
+	memcpy((char *)v.mv_data + 8, &wall, 8);
+	if (len)
+		memcpy((char *)v.mv_data + 16, value, len);
+	if ((rc = local__commit(lb, txn)) < 0)
+		return rc;
+	if (rev)
+		*rev = nrev;
+	local__wake(local__slot(lb, WAKE_KEY, key));
+	return 0;
+abort:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int local__kv_del(mst_bus *bus, const char *key)
+{
+	struct local_bus *lb = LB(bus);
+	MDB_val k = {strlen(key), (void *)key};
+	MDB_txn *txn;
+	uint64_t nrev;
+	int rc, r;
+
+	if ((rc = local__txn(lb, 0, &txn)) < 0)
+		return rc;
+	if ((r = mdb_del(txn, lb->dbi[DB_KV], &k, NULL))) {
+		mdb_txn_abort(txn);
+		return local__err(r);
+	}
+	if ((rc = next_rev(lb, txn, &nrev)) < 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	if ((rc = local__commit(lb, txn)) < 0)
+		return rc;
+	local__wake(local__slot(lb, WAKE_KEY, key));
+	return 0;
+}
+
+int local__kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n)
+{
+	struct local_bus *lb = LB(bus);
+	size_t plen = strlen(prefix), cnt = 0;
+	mst_kv *list = NULL;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = 0, r;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = local__txn(lb, 1, &txn)) < 0)
+		return rc;
+	if ((r = mdb_cursor_open(txn, lb->dbi[DB_KV], &c))) {
+		mdb_txn_abort(txn);
+		return local__err(r);
+	}
+	if (plen) {
+		k.mv_size = plen;
+		k.mv_data = (void *)prefix;
+		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	} else {
+		r = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	}
+	while (r == 0 && k.mv_size >= plen && !memcmp(k.mv_data, prefix, plen)) {
+		void *nl = realloc(list, (cnt + 1) * sizeof *list);
+		if (!nl) {
+			rc = -ENOMEM;
+			break;
+		}
+		list = nl;
+		if ((rc = fill(&list[cnt], k.mv_data, k.mv_size, &v)) < 0)
+			break;
+		cnt++;
+		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (rc < 0) {
+		mst_kv_list_free(list, cnt);
+		return rc;
+	}
+	*out = list;
+	*n = cnt;
+	return 0;
+}
+
+int local__kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms,
+		    mst_kv *out)
+{
+	struct local_bus *lb = LB(bus);
+	struct wake_slot *slot = local__slot(lb, WAKE_KEY, key);
+	int64_t deadline = mst__deadline(wait_ms);
+
+	for (;;) {
+		uint32_t seen = __atomic_load_n(&slot->seq, __ATOMIC_SEQ_CST);
+		int64_t left;
+		int rc = local__kv_get(bus, key, out);
+
+		if (rc == 0 && out->rev > since)
+			return 0;
+		if (rc == 0)
+			mst_kv_free(out);
+		else if (rc != MST_ENOTFOUND)
+			return rc;
+		else if (since > 0) {
+			/* the key was deleted after revision since */
+			memset(out, 0, sizeof *out);
+			snprintf(out->key, sizeof out->key, "%s", key);
+			return 0;
+		}
+		left = mst__ms_left(deadline);
+		if (left == 0)
+			return wait_ms == 0 ? MST_EEMPTY : MST_ETIMEOUT;
+		local__sleep(slot, seen, left);
+	}
+}

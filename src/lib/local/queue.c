@@ -1,0 +1,879 @@
+/*
+ * queue.c - queues of the local backend.
+ *
+ * A message lives in msgs (id -> header, queue name, payload) from send to ack, and in
+ * exactly one of three indexes of its queue:
+ *   ready    QUEUE NUL (9-priority) ID  -> attempts so far (u32)
+ *   delayed  QUEUE NUL DUE_NS ID        -> attempts so far
+ *   leases   QUEUE NUL ID               -> lrec (attempt, owner pid+start, due)
+ * The queue record (queues db) counts the three and holds policy. All moves happen in
+ * one LMDB write transaction, so a process killed at any instant leaves each message in
+ * exactly one index. Times in indexes are CLOCK_MONOTONIC nanoseconds (immune to wall
+ * clock jumps; a bus does not outlive a reboot on tmpfs).
+ *
+ * A lease ends when its due time passes (found by the next receiver once the queue's
+ * check_ns lower bound is reached) or when its owner process is gone (found by a
+ * sweep, at most every SWEEP_NS per queue, that checks owners outside the write lock).
+ */
+#define _GNU_SOURCE
+#include "local.h"
+#include "codec.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEYBUF (MST_NAME_MAX + 2 + 16)
+#define SWEEP_BATCH 1024
+
+static void q_default(struct qrec *q, const char *name)
+{
+	memset(q, 0, sizeof *q);
+	q->ver = REC_VERSION;
+	q->max_attempts = DEFAULT_MAX_ATTEMPTS;
+	q->lease_ms = DEFAULT_LEASE_MS;
+	q->check_ns = INT64_MAX;
+	if (strlen(name) + 5 <= MST_NAME_MAX && !strstr(name, ".dead"))
+		snprintf(q->dlq, sizeof q->dlq, "%s.dead", name);
+	else if (strcmp(name, "muster.dead") != 0)
+		snprintf(q->dlq, sizeof q->dlq, "muster.dead");
+}
+
+/* Reads queue name into q. *exists (may be NULL) tells whether it was found; a
+ * missing queue gets the defaults. */
+static int q_get(struct local_bus *lb, MDB_txn *txn, const char *name, struct qrec *q,
+		 int *exists)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	int rc = mdb_get(txn, lb->dbi[DB_QUEUES], &k, &v);
+
+	if (exists)
+		*exists = rc == 0;
+	if (rc == MDB_NOTFOUND) {
+		q_default(q, name);
+		return 0;
+	}
+	if (rc)
+		return local__err(rc);
+	return codec_qrec_decode(v.mv_data, v.mv_size, q);
+}
+
+static int q_put(struct local_bus *lb, MDB_txn *txn, const char *name, const struct qrec *q)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	int rc;
+
+	v.mv_size = codec_qrec_size(q);
+	rc = mdb_put(txn, lb->dbi[DB_QUEUES], &k, &v, MDB_RESERVE);
+	if (rc)
+		return local__err(rc);
+	codec_qrec_encode(q, v.mv_data);
+	return 0;
+}
+
+static int next_ids(struct local_bus *lb, MDB_txn *txn, size_t n, uint64_t *first)
+{
+	MDB_val k = {7, (void *)"next_id"}, v;
+	uint64_t id;
+	int rc = mdb_get(txn, lb->dbi[DB_META], &k, &v);
+
+	if (rc)
+		return local__err(rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc);
+	if (v.mv_size != 8)
+		return MST_ECORRUPT;
+	memcpy(&id, v.mv_data, 8);
+	*first = id;
+	id += n;
+	v.mv_size = 8;
+	v.mv_data = &id;
+	return local__err(mdb_put(txn, lb->dbi[DB_META], &k, &v, 0));
+}
+
+static int put_ready(struct local_bus *lb, MDB_txn *txn, const char *queue, int prio,
+		     uint64_t id, uint32_t attempts)
+{
+	char kb[KEYBUF];
+	MDB_val k, v = {4, &attempts};
+
+	k.mv_size = local__key(kb, queue, &id, 1, 9 - prio);
+	k.mv_data = kb;
+	return local__err(mdb_put(txn, lb->dbi[DB_READY], &k, &v, 0));
+}
+
+static int put_delayed(struct local_bus *lb, MDB_txn *txn, const char *queue, int64_t due,
+		       uint64_t id, uint32_t attempts)
+{
+	char kb[KEYBUF];
+	uint64_t nums[2] = {(uint64_t)due, id};
+	MDB_val k, v = {4, &attempts};
+
+	k.mv_size = local__key(kb, queue, nums, 2, -1);
+	k.mv_data = kb;
+	return local__err(mdb_put(txn, lb->dbi[DB_DELAYED], &k, &v, 0));
+}
+
+static int get_msg(struct local_bus *lb, MDB_txn *txn, uint64_t id, MDB_val *v,
+		   struct mrec *m)
+{
+	unsigned char kb[8];
+	MDB_val k = {8, kb};
+	int rc;
+
+	local__put_be64(kb, id);
+	rc = mdb_get(txn, lb->dbi[DB_MSGS], &k, v);
+	if (rc)
+		return local__err(rc);
+	return codec_mrec_decode(v->mv_data, v->mv_size, m);
+}
+
+/* Moves message id of queue q (record *qr, already counted out of its index) back to
+ * ready after delay_ns, or to the dead-letter queue when attempts are used up. */
+static int requeue(struct local_bus *lb, MDB_txn *txn, const char *queue, struct qrec *qr,
+		   uint64_t id, uint32_t attempts, int64_t delay_ns, int64_t now)
+{
+	struct mrec m;
+	MDB_val v;
+	int rc;
+
+	rc = get_msg(lb, txn, id, &v, &m);
+	if (rc < 0)
+		return rc == MST_ENOTFOUND ? MST_ECORRUPT : rc;
+	if (qr->max_attempts && attempts >= qr->max_attempts && qr->dlq[0] &&
+	    strcmp(qr->dlq, queue) != 0) {
+		struct qrec dq;
+		unsigned char kb[8];
+		MDB_val k = {8, kb}, nv;
+		size_t dl = strlen(qr->dlq);
+		uint8_t prio = m.prio;
+		int64_t sent = m.sent_ms;
+		void *copy = malloc(m.len ? m.len : 1);
+
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, m.data, m.len);
+		local__put_be64(kb, id);
+		nv.mv_size = codec_mrec_size(dl, m.len);
+		rc = mdb_put(txn, lb->dbi[DB_MSGS], &k, &nv, MDB_RESERVE);
+		if (rc == 0)
+			codec_mrec_encode(nv.mv_data, prio, sent, qr->dlq, dl, copy, m.len);
+		free(copy);
+		if (rc)
+			return local__err(rc);
+		if ((rc = q_get(lb, txn, qr->dlq, &dq, NULL)) < 0 ||
+		    (rc = put_ready(lb, txn, qr->dlq, prio, id, 0)) < 0)
+			return rc;
+		dq.ready++;
+		dq.sent++;
+		qr->dead++;
+		return q_put(lb, txn, qr->dlq, &dq);
+	}
+	qr->redelivered++;
+	if (delay_ns > 0) {
+		qr->delayed++;
+		return put_delayed(lb, txn, queue, now + delay_ns, id, attempts);
+	}
+	qr->ready++;
+	return put_ready(lb, txn, queue, m.prio, id, attempts);
+}
+
+int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
+		const mst_send_opts *opts, uint64_t *ids)
+{
+	struct local_bus *lb = LB(bus);
+	struct wake_slot *space = local__slot(lb, WAKE_SPACE, "");
+	int64_t wait_ms = opts ? opts->wait_ms : 0;
+	int64_t deadline = mst__deadline(wait_ms);
+	int64_t delay_ns = opts && opts->delay_ms > 0 ? opts->delay_ms * 1000000 : 0;
+	int prio = opts ? opts->priority : 0;
+	const char *key = opts ? opts->key : NULL;
+	size_t qlen = strlen(queue), i;
+	int rc;
+
+	for (;;) {
+		uint32_t seen = __atomic_load_n(&space->seq, __ATOMIC_SEQ_CST);
+		struct qrec q;
+		MDB_txn *txn;
+		uint64_t first = 0;
+		int64_t now = mst_now_ns(), wall = mst__wall_ms();
+		char kb[KEYBUF * 2];
+		MDB_val kk, kv;
+
+		if ((rc = local__txn(lb, 0, &txn)) < 0)
+			return rc;
+		if (key) {
+			kk.mv_size = local__key(kb, queue, NULL, 0, -1);
+			memcpy(kb + kk.mv_size, key, strlen(key));
+			kk.mv_size += strlen(key);
+			kk.mv_data = kb;
+			rc = mdb_get(txn, lb->dbi[DB_KEYS], &kk, &kv);
+			if (rc == 0 && kv.mv_size == 16) {
+				int64_t t;
+				memcpy(&t, (char *)kv.mv_data + 8, 8);
+				if (wall - t < KEY_RETENTION_MS) {
+					if (ids)
+						memcpy(&ids[0], kv.mv_data, 8);
+					mdb_txn_abort(txn);
+					return 0;
+				}
+			} else if (rc != MDB_NOTFOUND && rc != 0) {
+				rc = local__err(rc);
+				goto abort;
+			}
+		}
+		if ((rc = q_get(lb, txn, queue, &q, NULL)) < 0 ||
+		    (rc = next_ids(lb, txn, n, &first)) < 0)
+			goto abort;
+		for (i = 0; i < n; i++) {
+			unsigned char ib[8];
+			MDB_val k = {8, ib}, v;
+
+			local__put_be64(ib, first + i);
+			v.mv_size = codec_mrec_size(qlen, msgs[i].len);
+			rc = mdb_put(txn, lb->dbi[DB_MSGS], &k, &v, MDB_RESERVE | MDB_APPEND);
+			if (rc == MDB_KEYEXIST) /* ids out of order: store damaged */
+				rc = MDB_CORRUPTED;
+			if (rc) {
+				rc = local__err(rc);
+				goto abort;
+			}
+			codec_mrec_encode(v.mv_data, (uint8_t)prio, wall, queue, qlen,
+					  msgs[i].data, msgs[i].len);
+			if (delay_ns)
+				rc = put_delayed(lb, txn, queue, now + delay_ns, first + i, 0);
+			else
+				rc = put_ready(lb, txn, queue, prio, first + i, 0);
+			if (rc < 0)
+				goto abort;
+			if (ids)
+				ids[i] = first + i;
+		}
+		if (delay_ns)
+			q.delayed += n;
+		else
+			q.ready += n;
+		q.sent += n;
+		if ((rc = q_put(lb, txn, queue, &q)) < 0)
+			goto abort;
+		if (key) {
+			unsigned char val[16];
+			uint64_t id = first;
+			memcpy(val, &id, 8);
+			memcpy(val + 8, &wall, 8);
+			kv.mv_size = 16;
+			kv.mv_data = val;
+			if ((rc = local__err(mdb_put(txn, lb->dbi[DB_KEYS], &kk, &kv, 0))) < 0)
+				goto abort;
+		}
+		rc = local__commit(lb, txn);
+		if (rc == 0) {
+			local__wake(local__slot(lb, WAKE_QUEUE, queue));
+			return 0;
+		}
+		goto full;
+abort:
+		mdb_txn_abort(txn);
+full:
+		if (rc != MST_EFULL)
+			return rc;
+		if (local__sleep(space, seen, mst__ms_left(deadline)) == MST_ETIMEOUT &&
+		    mst__ms_left(deadline) == 0)
+			return MST_EFULL;
+	}
+}
+
+/* After a delete, continues a scan at the first key after the deleted one (a copy of
+ * it in kb2): a cursor's position after mdb_cursor_del is not relied upon. */
+static int reseek(MDB_cursor *c, MDB_val *k, MDB_val *v, char *kb2, size_t klen)
+{
+	k->mv_size = klen;
+	k->mv_data = kb2;
+	return mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+}
+
+/* Moves due delayed messages to ready and ends expired leases. */
+static int promote(struct local_bus *lb, MDB_txn *txn, const char *queue, struct qrec *q,
+		   int64_t now, int *changed)
+{
+	char kb[KEYBUF], kb2[KEYBUF];
+	size_t plen = strlen(queue) + 1, klen;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = 0, r;
+
+	if (q->delayed) {
+		if ((r = mdb_cursor_open(txn, lb->dbi[DB_DELAYED], &c)))
+			return local__err(r);
+		k.mv_size = local__key(kb, queue, NULL, 0, -1);
+		k.mv_data = kb;
+		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		while (r == 0 && k.mv_size == plen + 16 && !memcmp(k.mv_data, queue, plen)) {
+			int64_t due = (int64_t)local__be64((char *)k.mv_data + plen);
+			uint64_t id = local__be64((char *)k.mv_data + plen + 8);
+			uint32_t att;
+			struct mrec m;
+			MDB_val mv;
+
+			if (due > now || v.mv_size != 4)
+				break;
+			memcpy(&att, v.mv_data, 4);
+			if ((rc = get_msg(lb, txn, id, &mv, &m)) < 0 ||
+			    (rc = put_ready(lb, txn, queue, m.prio, id, att)) < 0)
+				break;
+			klen = k.mv_size;
+			memcpy(kb2, k.mv_data, klen);
+			if ((r = mdb_cursor_del(c, 0))) {
+				rc = local__err(r);
+				break;
+			}
+			q->delayed--;
+			q->ready++;
+			*changed = 1;
+			r = reseek(c, &k, &v, kb2, klen);
+		}
+		mdb_cursor_close(c);
+		if (rc < 0)
+			return rc == MST_ENOTFOUND ? MST_ECORRUPT : rc;
+	}
+	if (q->leased && q->check_ns <= now) {
+		int64_t next = INT64_MAX;
+
+		if ((r = mdb_cursor_open(txn, lb->dbi[DB_LEASES], &c)))
+			return local__err(r);
+		k.mv_size = local__key(kb, queue, NULL, 0, -1);
+		k.mv_data = kb;
+		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		while (r == 0 && k.mv_size == plen + 8 && !memcmp(k.mv_data, queue, plen)) {
+			struct lrec l;
+			uint64_t id = local__be64((char *)k.mv_data + plen);
+
+			if ((rc = codec_lrec_decode(v.mv_data, v.mv_size, &l)) < 0)
+				break;
+			if (l.due_ns > now) {
+				if (l.due_ns < next)
+					next = l.due_ns;
+				r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+				continue;
+			}
+			klen = k.mv_size;
+			memcpy(kb2, k.mv_data, klen);
+			if ((r = mdb_cursor_del(c, 0))) {
+				rc = local__err(r);
+				break;
+			}
+			q->leased--;
+			if ((rc = requeue(lb, txn, queue, q, id, l.attempt, 0, now)) < 0)
+				break;
+			*changed = 1;
+			r = reseek(c, &k, &v, kb2, klen);
+		}
+		mdb_cursor_close(c);
+		if (rc < 0)
+			return rc;
+		q->check_ns = next;
+		*changed = 1;
+	}
+	return 0;
+}
+
+/* Finds leases of queue whose owner is gone and makes their messages ready again.
+ * Owners are checked under a read transaction (no write lock held); the write
+ * transaction re-checks that each lease is unchanged. Returns how many were freed. */
+static int sweep(struct local_bus *lb, const char *queue)
+{
+	struct {
+		uint64_t id;
+		struct lrec l;
+	} *dead = NULL;
+	char kb[KEYBUF];
+	size_t plen = strlen(queue) + 1, nd = 0, i;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	struct qrec q;
+	int rc, r, changed = 0;
+	int64_t now = mst_now_ns();
+
+	if ((rc = local__txn(lb, 1, &txn)) < 0)
+		return rc;
+	if ((r = mdb_cursor_open(txn, lb->dbi[DB_LEASES], &c))) {
+		mdb_txn_abort(txn);
+		return local__err(r);
+	}
+	k.mv_size = local__key(kb, queue, NULL, 0, -1);
+	k.mv_data = kb;
+	r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	while (r == 0 && k.mv_size == plen + 8 && !memcmp(k.mv_data, queue, plen) &&
+	       nd < SWEEP_BATCH) {
+		struct lrec l;
+		mst__owner o;
+
+		if (codec_lrec_decode(v.mv_data, v.mv_size, &l) == 0) {
+			o.pid = l.pid;
+			o.start = l.start;
+			if (mst__owner_gone(&o)) {
+				void *nb = realloc(dead, (nd + 1) * sizeof *dead);
+				if (!nb)
+					break;
+				dead = nb;
+				dead[nd].id = local__be64((char *)k.mv_data + plen);
+				dead[nd].l = l;
+				nd++;
+			}
+		}
+		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (!nd)
+		return 0;
+
+	if ((rc = local__txn(lb, 0, &txn)) < 0)
+		goto out;
+	if ((rc = q_get(lb, txn, queue, &q, NULL)) < 0)
+		goto abort;
+	for (i = 0; i < nd; i++) {
+		struct lrec l;
+
+		k.mv_size = local__key(kb, queue, &dead[i].id, 1, -1);
+		k.mv_data = kb;
+		r = mdb_get(txn, lb->dbi[DB_LEASES], &k, &v);
+		if (r == MDB_NOTFOUND)
+			continue; /* acked or requeued meanwhile */
+		if (r || codec_lrec_decode(v.mv_data, v.mv_size, &l) < 0 ||
+		    l.pid != dead[i].l.pid || l.start != dead[i].l.start ||
+		    l.attempt != dead[i].l.attempt)
+			continue;
+		if ((r = mdb_del(txn, lb->dbi[DB_LEASES], &k, NULL))) {
+			rc = local__err(r);
+			goto abort;
+		}
+		q.leased--;
+		if ((rc = requeue(lb, txn, queue, &q, dead[i].id, l.attempt, 0, now)) < 0)
+			goto abort;
+		changed++;
+	}
+	if (!changed) {
+		mdb_txn_abort(txn);
+		rc = 0;
+		goto out;
+	}
+	if ((rc = q_put(lb, txn, queue, &q)) < 0)
+		goto abort;
+	rc = local__commit(lb, txn);
+	if (rc == 0) {
+		local__wake(local__slot(lb, WAKE_QUEUE, queue));
+		if (q.dlq[0])
+			local__wake(local__slot(lb, WAKE_QUEUE, q.dlq));
+		rc = changed;
+	}
+	goto out;
+abort:
+	mdb_txn_abort(txn);
+out:
+	free(dead);
+	return rc;
+}
+
+static void maybe_sweep(struct local_bus *lb, const char *queue, struct wake_slot *s,
+			int force)
+{
+	int64_t now = mst_now_ns();
+	int64_t due = __atomic_load_n(&s->sweep_ns, __ATOMIC_RELAXED);
+
+	if (!force && due > now)
+		return;
+	if (!__atomic_compare_exchange_n(&s->sweep_ns, &due, now + SWEEP_NS, 0,
+					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return;
+	sweep(lb, queue);
+}
+
+int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg *msgs,
+		size_t max, size_t *n)
+{
+	struct local_bus *lb = LB(bus);
+	struct wake_slot *slot = local__slot(lb, WAKE_QUEUE, queue);
+	int64_t wait_ms = opts ? opts->wait_ms : 0;
+	int64_t deadline = mst__deadline(wait_ms);
+	size_t plen = strlen(queue) + 1;
+	int rc, force_sweep = 0;
+
+	*n = 0;
+	for (;;) {
+		uint32_t seen = __atomic_load_n(&slot->seq, __ATOMIC_SEQ_CST);
+		int64_t now, lease_ms, wake_at = INT64_MAX, left;
+		char kb[KEYBUF], kb2[KEYBUF];
+		size_t klen;
+		struct qrec q;
+		MDB_txn *txn;
+		MDB_cursor *c = NULL;
+		MDB_val k, v;
+		int exists, changed = 0, r;
+		size_t got = 0;
+
+		maybe_sweep(lb, queue, slot, force_sweep);
+		if ((rc = local__txn(lb, 0, &txn)) < 0)
+			return rc;
+		if ((rc = q_get(lb, txn, queue, &q, &exists)) < 0)
+			goto abort;
+		now = mst_now_ns();
+		if (exists && (rc = promote(lb, txn, queue, &q, now, &changed)) < 0)
+			goto abort;
+		lease_ms = opts && opts->lease_ms > 0 ? opts->lease_ms : q.lease_ms;
+		if (exists && q.ready) {
+			if ((r = mdb_cursor_open(txn, lb->dbi[DB_READY], &c))) {
+				rc = local__err(r);
+				goto abort;
+			}
+			k.mv_size = local__key(kb, queue, NULL, 0, -1);
+			k.mv_data = kb;
+			r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+			while (got < max && r == 0 && k.mv_size == plen + 9 &&
+			       !memcmp(k.mv_data, queue, plen)) {
+				uint64_t id = local__be64((char *)k.mv_data + plen + 1);
+				unsigned char lv[LREC_SIZE];
+				struct lrec l;
+				struct mrec m;
+				MDB_val mv, lk, lvv = {LREC_SIZE, lv};
+				char lkb[KEYBUF];
+
+				if (v.mv_size != 4) {
+					rc = MST_ECORRUPT;
+					goto abort;
+				}
+				memcpy(&l.attempt, v.mv_data, 4);
+				l.attempt++;
+				l.pid = bus->owner.pid;
+				l.start = bus->owner.start;
+				l.due_ns = now + lease_ms * 1000000;
+				if ((rc = get_msg(lb, txn, id, &mv, &m)) < 0) {
+					if (rc == MST_ENOTFOUND)
+						rc = MST_ECORRUPT;
+					goto abort;
+				}
+				if ((rc = local__fill_msg(&msgs[got], id, queue, m.data,
+							  m.len)) < 0)
+					goto abort;
+				msgs[got].priority = m.prio;
+				msgs[got].attempt = l.attempt;
+				msgs[got].sent_ms = m.sent_ms;
+				msgs[got].lease_until_ms = mst__wall_ms() + lease_ms;
+				got++;
+				codec_lrec_encode(&l, lv);
+				lk.mv_size = local__key(lkb, queue, &id, 1, -1);
+				lk.mv_data = lkb;
+				klen = k.mv_size;
+				memcpy(kb2, k.mv_data, klen);
+				if ((r = mdb_put(txn, lb->dbi[DB_LEASES], &lk, &lvv, 0)) ||
+				    (r = mdb_cursor_del(c, 0))) {
+					rc = local__err(r);
+					goto abort;
+				}
+				q.ready--;
+				q.leased++;
+				if (l.due_ns < q.check_ns)
+					q.check_ns = l.due_ns;
+				changed = 1;
+				r = reseek(c, &k, &v, kb2, klen);
+			}
+			mdb_cursor_close(c);
+			c = NULL;
+		}
+		if (changed) {
+			if ((rc = q_put(lb, txn, queue, &q)) < 0)
+				goto abort;
+			if ((rc = local__commit(lb, txn)) < 0)
+				goto fail;
+			if (q.ready && !got)
+				local__wake(slot);
+		} else {
+			mdb_txn_abort(txn);
+		}
+		if (got) {
+			*n = got;
+			return 0;
+		}
+		/* nothing ready: when must we look again? */
+		if (q.delayed) {
+			MDB_txn *rt;
+			if (local__txn(lb, 1, &rt) == 0) {
+				MDB_cursor *dc;
+				if (mdb_cursor_open(rt, lb->dbi[DB_DELAYED], &dc) == 0) {
+					k.mv_size = local__key(kb, queue, NULL, 0, -1);
+					k.mv_data = kb;
+					if (mdb_cursor_get(dc, &k, &v, MDB_SET_RANGE) == 0 &&
+					    k.mv_size == plen + 16 &&
+					    !memcmp(k.mv_data, queue, plen))
+						wake_at = (int64_t)local__be64(
+							(char *)k.mv_data + plen);
+					mdb_cursor_close(dc);
+				}
+				mdb_txn_abort(rt);
+			}
+		}
+		if (q.leased) {
+			if (q.check_ns < wake_at)
+				wake_at = q.check_ns;
+			/* a lease holder may die: look again after a sweep interval */
+			if (now + SWEEP_NS < wake_at)
+				wake_at = now + SWEEP_NS;
+			force_sweep = 1;
+		} else {
+			force_sweep = 0;
+		}
+		left = mst__ms_left(deadline);
+		if (left == 0)
+			return wait_ms == 0 ? MST_EEMPTY : MST_ETIMEOUT;
+		if (wake_at != INT64_MAX) {
+			int64_t ms = (wake_at - mst_now_ns() + 999999) / 1000000;
+			if (ms < 1)
+				ms = 1;
+			if (ms < left)
+				left = ms;
+		}
+		local__sleep(slot, seen, left);
+		continue;
+abort:
+		if (c)
+			mdb_cursor_close(c);
+		mdb_txn_abort(txn);
+fail:
+		while (got)
+			mst_msg_free(&msgs[--got]);
+		return rc;
+	}
+}
+
+int local__settle(mst_bus *bus, uint64_t id, int op, int64_t ms)
+{
+	struct local_bus *lb = LB(bus);
+	char queue[MST_NAME_MAX + 1], kb[KEYBUF];
+	struct mrec m;
+	struct lrec l;
+	struct qrec q;
+	MDB_txn *txn;
+	MDB_val mv, k, v;
+	int64_t now = mst_now_ns();
+	int rc, r;
+
+	if ((rc = local__txn(lb, 0, &txn)) < 0)
+		return rc;
+	rc = get_msg(lb, txn, id, &mv, &m);
+	if (rc < 0) {
+		if (rc == MST_ENOTFOUND)
+			rc = MST_ENOTHELD;
+		goto abort;
+	}
+	memcpy(queue, m.queue, m.qlen);
+	queue[m.qlen] = 0;
+	k.mv_size = local__key(kb, queue, &id, 1, -1);
+	k.mv_data = kb;
+	r = mdb_get(txn, lb->dbi[DB_LEASES], &k, &v);
+	if (r) {
+		rc = r == MDB_NOTFOUND ? MST_ENOTHELD : local__err(r);
+		goto abort;
+	}
+	if ((rc = codec_lrec_decode(v.mv_data, v.mv_size, &l)) < 0)
+		goto abort;
+	if (l.pid != bus->owner.pid || l.start != bus->owner.start) {
+		rc = MST_ENOTHELD;
+		goto abort;
+	}
+	if ((rc = q_get(lb, txn, queue, &q, NULL)) < 0)
+		goto abort;
+	if (op == MST__TOUCH) {
+		unsigned char lv[LREC_SIZE];
+		MDB_val nv = {LREC_SIZE, lv};
+
+		l.due_ns = now + (ms > 0 ? ms : q.lease_ms) * 1000000;
+		codec_lrec_encode(&l, lv);
+		if ((r = mdb_put(txn, lb->dbi[DB_LEASES], &k, &nv, 0))) {
+			rc = local__err(r);
+			goto abort;
+		}
+		return local__commit(lb, txn);
+	}
+	if ((r = mdb_del(txn, lb->dbi[DB_LEASES], &k, NULL))) {
+		rc = local__err(r);
+		goto abort;
+	}
+	q.leased--;
+	if (op == MST__ACK) {
+		unsigned char ib[8];
+		MDB_val ik = {8, ib};
+
+		local__put_be64(ib, id);
+		if ((r = mdb_del(txn, lb->dbi[DB_MSGS], &ik, NULL))) {
+			rc = local__err(r);
+			goto abort;
+		}
+		q.acked++;
+	} else if ((rc = requeue(lb, txn, queue, &q, id, l.attempt,
+				 ms > 0 ? ms * 1000000 : 0, now)) < 0) {
+		goto abort;
+	}
+	if ((rc = q_put(lb, txn, queue, &q)) < 0)
+		goto abort;
+	if ((rc = local__commit(lb, txn)) < 0)
+		return rc;
+	if (op == MST__ACK) {
+		local__wake(local__slot(lb, WAKE_SPACE, ""));
+	} else {
+		local__wake(local__slot(lb, WAKE_QUEUE, queue));
+		if (q.dlq[0])
+			local__wake(local__slot(lb, WAKE_QUEUE, q.dlq));
+	}
+	return 0;
+abort:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int local__peek(mst_bus *bus, const char *queue, mst_msg *msgs, size_t max, size_t *n)
+{
+	struct local_bus *lb = LB(bus);
+	size_t plen = strlen(queue) + 1, got = 0;
+	char kb[KEYBUF];
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, r;
+
+	*n = 0;
+	if ((rc = local__txn(lb, 1, &txn)) < 0)
+		return rc;
+	if ((r = mdb_cursor_open(txn, lb->dbi[DB_READY], &c))) {
+		mdb_txn_abort(txn);
+		return local__err(r);
+	}
+	k.mv_size = local__key(kb, queue, NULL, 0, -1);
+	k.mv_data = kb;
+	r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	while (got < max && r == 0 && k.mv_size == plen + 9 && !memcmp(k.mv_data, queue, plen)) {
+		uint64_t id = local__be64((char *)k.mv_data + plen + 1);
+		struct mrec m;
+		MDB_val mv;
+		uint32_t att = 0;
+
+		if ((rc = get_msg(lb, txn, id, &mv, &m)) < 0 ||
+		    (rc = local__fill_msg(&msgs[got], id, queue, m.data, m.len)) < 0)
+			break;
+		if (v.mv_size == 4)
+			memcpy(&att, v.mv_data, 4);
+		msgs[got].priority = m.prio;
+		msgs[got].attempt = att;
+		msgs[got].sent_ms = m.sent_ms;
+		got++;
+		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (rc < 0) {
+		while (got)
+			mst_msg_free(&msgs[--got]);
+		return rc == MST_ENOTFOUND ? MST_ECORRUPT : rc;
+	}
+	*n = got;
+	return 0;
+}
+
+static void fill_info(mst_queue_info *qi, const char *name, size_t nlen, const struct qrec *q)
+{
+	memset(qi, 0, sizeof *qi);
+	memcpy(qi->name, name, nlen);
+	qi->ready = q->ready;
+	qi->leased = q->leased;
+	qi->delayed = q->delayed;
+	qi->dead = q->dead;
+	qi->sent = q->sent;
+	qi->acked = q->acked;
+	qi->redelivered = q->redelivered;
+	qi->max_attempts = q->max_attempts;
+	qi->lease_ms = q->lease_ms;
+	snprintf(qi->dead_letter, sizeof qi->dead_letter, "%s", q->dlq);
+}
+
+int local__queue_list(mst_bus *bus, const char *only, mst_queue_info **out, size_t *n)
+{
+	struct local_bus *lb = LB(bus);
+	mst_queue_info *list = NULL;
+	size_t cnt = 0;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, r;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = local__txn(lb, 1, &txn)) < 0)
+		return rc;
+	if ((r = mdb_cursor_open(txn, lb->dbi[DB_QUEUES], &c))) {
+		mdb_txn_abort(txn);
+		return local__err(r);
+	}
+	if (only) {
+		k.mv_size = strlen(only);
+		k.mv_data = (void *)only;
+		r = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+	} else {
+		r = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	}
+	while (r == 0) {
+		struct qrec q;
+		void *nl;
+
+		if (k.mv_size == 0 || k.mv_size > MST_NAME_MAX ||
+		    (rc = codec_qrec_decode(v.mv_data, v.mv_size, &q)) < 0) {
+			rc = MST_ECORRUPT;
+			break;
+		}
+		nl = realloc(list, (cnt + 1) * sizeof *list);
+		if (!nl) {
+			rc = -ENOMEM;
+			break;
+		}
+		list = nl;
+		fill_info(&list[cnt++], k.mv_data, k.mv_size, &q);
+		if (only)
+			break;
+		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (rc < 0) {
+		free(list);
+		return rc;
+	}
+	if (only && !cnt)
+		return MST_ENOTFOUND;
+	*out = list;
+	*n = cnt;
+	return 0;
+}
+
+int local__queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts,
+			int64_t lease_ms, const char *dead_letter)
+{
+	struct local_bus *lb = LB(bus);
+	struct qrec q;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = local__txn(lb, 0, &txn)) < 0)
+		return rc;
+	if ((rc = q_get(lb, txn, queue, &q, NULL)) < 0)
+		goto abort;
+	if (max_attempts)
+		q.max_attempts = max_attempts;
+	if (lease_ms > 0)
+		q.lease_ms = lease_ms;
+	if (dead_letter)
+		snprintf(q.dlq, sizeof q.dlq, "%s", dead_letter);
+	if ((rc = q_put(lb, txn, queue, &q)) < 0)
+		goto abort;
+	return local__commit(lb, txn);
+abort:
+	mdb_txn_abort(txn);
+	return rc;
+}
