@@ -391,7 +391,8 @@ static int sweep(struct local_bus *lb, const char *queue)
 	MDB_cursor *c;
 	MDB_val k, v;
 	struct qrec q;
-	int rc, r, changed = 0;
+	mst__owner last = {0, 0};
+	int rc, r, changed = 0, last_gone = 0;
 	int64_t now = mst_now_ns();
 
 	if ((rc = local__txn(lb, 1, &txn)) < 0)
@@ -411,7 +412,12 @@ static int sweep(struct local_bus *lb, const char *queue)
 		if (codec_lrec_decode(v.mv_data, v.mv_size, &l) == 0) {
 			o.pid = l.pid;
 			o.start = l.start;
-			if (mst__owner_gone(&o)) {
+			/* leases of one owner are often adjacent: check each owner once */
+			if (o.pid != last.pid || o.start != last.start) {
+				last = o;
+				last_gone = mst__owner_gone(&o);
+			}
+			if (last_gone) {
 				void *nb = realloc(dead, (nd + 1) * sizeof *dead);
 				if (!nb)
 					break;
@@ -475,13 +481,12 @@ out:
 	return rc;
 }
 
-static void maybe_sweep(struct local_bus *lb, const char *queue, struct wake_slot *s,
-			int force)
+static void maybe_sweep(struct local_bus *lb, const char *queue, struct wake_slot *s)
 {
 	int64_t now = mst_now_ns();
 	int64_t due = __atomic_load_n(&s->sweep_ns, __ATOMIC_RELAXED);
 
-	if (!force && due > now)
+	if (due > now)
 		return;
 	if (!__atomic_compare_exchange_n(&s->sweep_ns, &due, now + SWEEP_NS, 0,
 					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
@@ -497,7 +502,7 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 	int64_t wait_ms = opts ? opts->wait_ms : 0;
 	int64_t deadline = mst__deadline(wait_ms);
 	size_t plen = strlen(queue) + 1;
-	int rc, force_sweep = 0;
+	int rc;
 
 	*n = 0;
 	for (;;) {
@@ -512,7 +517,7 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 		int exists, changed = 0, r;
 		size_t got = 0;
 
-		maybe_sweep(lb, queue, slot, force_sweep);
+		maybe_sweep(lb, queue, slot);
 		if ((rc = local__txn(lb, 0, &txn)) < 0)
 			return rc;
 		if ((rc = q_get(lb, txn, queue, &q, &exists)) < 0)
@@ -618,9 +623,6 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 			/* a lease holder may die: look again after a sweep interval */
 			if (now + SWEEP_NS < wake_at)
 				wake_at = now + SWEEP_NS;
-			force_sweep = 1;
-		} else {
-			force_sweep = 0;
 		}
 		left = mst__ms_left(deadline);
 		if (left == 0)
