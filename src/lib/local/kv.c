@@ -74,6 +74,8 @@ int local__kv_put(mst_bus *bus, const char *key, const void *value, size_t len, 
 
 	if ((rc = local__txn(lb, 0, &txn)) < 0)
 		return rc;
+	if ((rc = local__room(lb, txn, len + 64)) < 0)
+		goto abort;
 	r = mdb_get(txn, lb->dbi[DB_KV], &k, &v);
 	if (r && r != MDB_NOTFOUND) {
 		rc = local__err(r);

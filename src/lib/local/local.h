@@ -61,6 +61,8 @@ int local__err(int rc);
 int local__txn(struct local_bus *lb, int rdonly, MDB_txn **txn);
 /* Commit; on MDB_MAP_FULL clears stale readers so a retry may fit. */
 int local__commit(struct local_bus *lb, MDB_txn *txn);
+/* MST_EFULL when adding bytes would eat into the reserve kept for draining. */
+int local__room(struct local_bus *lb, MDB_txn *txn, size_t bytes);
 
 /* Wake slots: kinds keep queues, topics and keys of one name apart. */
 enum { WAKE_QUEUE = 'q', WAKE_TOPIC = 't', WAKE_KEY = 'k', WAKE_SPACE = 's' };

@@ -177,6 +177,30 @@ static int requeue(struct local_bus *lb, MDB_txn *txn, const char *queue, struct
 	return put_ready(lb, txn, queue, m.prio, id, attempts);
 }
 
+/* Pages freed by a commit (an ack's, say) can be reused only after a later commit:
+ * LMDB keeps the previous snapshot intact. A sender that finds the store full makes
+ * one small commit, so that its next try can use the room an ack just made. */
+static int release_freed(struct local_bus *lb)
+{
+	MDB_val k = {6, (void *)"gc_gen"}, v;
+	uint64_t gen = 0;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = local__txn(lb, 0, &txn)) < 0)
+		return rc;
+	if (mdb_get(txn, lb->dbi[DB_META], &k, &v) == 0 && v.mv_size == 8)
+		memcpy(&gen, v.mv_data, 8);
+	gen++;
+	v.mv_size = 8;
+	v.mv_data = &gen;
+	if ((rc = mdb_put(txn, lb->dbi[DB_META], &k, &v, 0))) {
+		mdb_txn_abort(txn);
+		return local__err(rc);
+	}
+	return local__commit(lb, txn);
+}
+
 int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 		const mst_send_opts *opts, uint64_t *ids)
 {
@@ -187,8 +211,11 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 	int64_t delay_ns = opts && opts->delay_ms > 0 ? opts->delay_ms * 1000000 : 0;
 	int prio = opts ? opts->priority : 0;
 	const char *key = opts ? opts->key : NULL;
-	size_t qlen = strlen(queue), i;
-	int rc;
+	size_t qlen = strlen(queue), i, total = 0;
+	int rc, released = 0;
+
+	for (i = 0; i < n; i++)
+		total += codec_mrec_size(qlen, msgs[i].len) + 2 * (qlen + 10);
 
 	for (;;) {
 		uint32_t seen = __atomic_load_n(&space->seq, __ATOMIC_SEQ_CST);
@@ -221,7 +248,8 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 				goto abort;
 			}
 		}
-		if ((rc = q_get(lb, txn, queue, &q, NULL)) < 0 ||
+		if ((rc = local__room(lb, txn, total)) < 0 ||
+		    (rc = q_get(lb, txn, queue, &q, NULL)) < 0 ||
 		    (rc = next_ids(lb, txn, n, &first)) < 0)
 			goto abort;
 		for (i = 0; i < n; i++) {
@@ -276,9 +304,14 @@ abort:
 full:
 		if (rc != MST_EFULL)
 			return rc;
+		if (!released && release_freed(lb) == 0) {
+			released = 1;
+			continue;
+		}
 		if (local__sleep(space, seen, mst__ms_left(deadline)) == MST_ETIMEOUT &&
 		    mst__ms_left(deadline) == 0)
 			return MST_EFULL;
+		released = 0;
 	}
 }
 
@@ -641,6 +674,13 @@ abort:
 			mdb_cursor_close(c);
 		mdb_txn_abort(txn);
 fail:
+		if (rc == MST_EFULL && got > 1) {
+			/* a full store may still have room to lease fewer at once */
+			max = got / 2;
+			while (got)
+				mst_msg_free(&msgs[--got]);
+			continue;
+		}
 		while (got)
 			mst_msg_free(&msgs[--got]);
 		return rc;

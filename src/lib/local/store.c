@@ -94,6 +94,43 @@ int local__commit(struct local_bus *lb, MDB_txn *txn)
 	return local__err(rc);
 }
 
+/* Writes that add data (send, publish, kv set) leave a tenth of the store free, so
+ * that the work of draining a full bus (recv, ack, nack, which copy pages before
+ * changing them) always finds room. Pages are counted only when the store's high-water
+ * mark is past the line: in-use pages are the high-water mark less the free list. */
+int local__room(struct local_bus *lb, MDB_txn *txn, size_t bytes)
+{
+	MDB_envinfo ei;
+	MDB_stat st;
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint64_t pages, line, used, freep = 0;
+	int r;
+
+	if (mdb_env_info(lb->env, &ei) || mdb_env_stat(lb->env, &st))
+		return 0;
+	pages = lb->quota / st.ms_psize;
+	line = pages - pages / 10;
+	if (ei.me_last_pgno + 1 < line)
+		return 0;
+	if (mdb_cursor_open(txn, 0, &c))
+		return 0;
+	for (r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0;
+	     r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		size_t n;
+		if (v.mv_size < sizeof n)
+			continue;
+		memcpy(&n, v.mv_data, sizeof n);
+		freep += n;
+	}
+	mdb_cursor_close(c);
+	used = ei.me_last_pgno + 1 > freep ? ei.me_last_pgno + 1 - freep : 0;
+	/* the data plus a few pages of index and copy-on-write per commit */
+	if (used + bytes / st.ms_psize + 8 > line)
+		return MST_EFULL;
+	return 0;
+}
+
 /* --- wake slots ------------------------------------------------------------------ */
 
 struct wake_slot *local__slot(struct local_bus *lb, int kind, const char *name)
@@ -231,7 +268,7 @@ static int read_conf(const char *dir, struct busconf *c)
 		return rc;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return errno == ENOENT ? MST_ENOTFOUND : -errno;
+		return errno == ENOENT ? MST_ENOTFOUND : errno == ELOOP ? MST_EINSECURE : -errno;
 	n = read(fd, buf, sizeof buf);
 	close(fd);
 	if (n < 0)
@@ -317,8 +354,15 @@ static int env_open(struct local_bus *lb, const char *dir, int create)
 	mdb_env_set_mapsize(lb->env, lb->quota);
 	if (!create) {
 		struct stat st;
-		if (stat(path, &st) < 0)
+		char lpath[PATH_MAX + 8];
+		/* LMDB follows symlinks: the store and its lock must be our own files */
+		snprintf(lpath, sizeof lpath, "%s-lock", path);
+		if (lstat(lpath, &st) == 0 && !S_ISREG(st.st_mode))
+			return MST_EINSECURE;
+		if (lstat(path, &st) < 0)
 			return errno == ENOENT ? MST_ECORRUPT : -errno;
+		if (!S_ISREG(st.st_mode))
+			return MST_EINSECURE;
 		if (lb->writemap && (uint64_t)st.st_size != lb->quota)
 			return MST_ECORRUPT; /* truncated or grown behind our back */
 	}
@@ -378,7 +422,7 @@ static int wake_open(struct local_bus *lb, const char *dir)
 		return rc;
 	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return -errno;
+		return errno == ELOOP ? MST_EINSECURE : -errno;
 	if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(struct wake_file)) {
 		close(fd);
 		return MST_ECORRUPT;

@@ -92,7 +92,8 @@ int local__publish(mst_bus *bus, const char *topic, const void *data, size_t len
 
 	if ((rc = local__txn(lb, 0, &txn)) < 0)
 		return rc;
-	if ((rc = t_get(lb, txn, topic, &t, &exists)) < 0)
+	if ((rc = local__room(lb, txn, len + 64)) < 0 ||
+	    (rc = t_get(lb, txn, topic, &t, &exists)) < 0)
 		goto abort;
 	k.mv_size = local__key(kb, topic, &t.next_seq, 1, -1);
 	k.mv_data = kb;
