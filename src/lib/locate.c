@@ -154,7 +154,8 @@ int mst__url_resolve(const char *url, char *dir, size_t dirsz, char *why, size_t
 	}
 	name = url;
 	rc = mst_name_check(name);
-	if (rc < 0)
+	/* "." and ".." would name the base directory itself or its parent */
+	if (rc < 0 || !strcmp(name, ".") || !strcmp(name, ".."))
 		return MST_EURL;
 	rc = pick_base(base, sizeof base, why, whysz);
 	if (rc < 0)

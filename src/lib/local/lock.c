@@ -23,10 +23,14 @@ struct mst_lock {
 	int fd;
 };
 
+/* The flock lives here, not on the helper thread's stack: a cancelled thread's frame
+ * is unwound without its epilogue, and under AddressSanitizer the poisoned guard
+ * zones around a stack object would stay behind and trip the thread's exit. */
 struct waiter {
 	int fd;
 	int rc;
 	int done;
+	struct flock fl;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 };
@@ -34,8 +38,7 @@ struct waiter {
 static void *wait_thread(void *arg)
 {
 	struct waiter *w = arg;
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-	int r = fcntl(w->fd, F_OFD_SETLKW, &fl);
+	int r = fcntl(w->fd, F_OFD_SETLKW, &w->fl);
 
 	pthread_mutex_lock(&w->mu);
 	w->rc = r < 0 ? -errno : 0;
@@ -53,6 +56,8 @@ static int timed_lock(int fd, int64_t wait_ms)
 	pthread_t t;
 	int rc;
 
+	w.fl.l_type = F_WRLCK;
+	w.fl.l_whence = SEEK_SET;
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -84,9 +89,13 @@ out:
 	return rc;
 }
 
+/* The file of lock name. "." and ".." are valid names but not usable file names: they
+ * become "%." and "%.." ('%' is never part of a name, so no other lock can clash). */
 static int lock_path(mst_bus *bus, const char *name, char *path, size_t sz)
 {
-	if ((size_t)snprintf(path, sz, "%s/locks/%s", bus->path, name) >= sz)
+	const char *esc = strspn(name, ".") == strlen(name) && strlen(name) <= 2 ? "%" : "";
+
+	if ((size_t)snprintf(path, sz, "%s/locks/%s%s", bus->path, esc, name) >= sz)
 		return -ENAMETOOLONG;
 	return 0;
 }

@@ -212,6 +212,8 @@ size_t local__key(char *buf, const char *name, const uint64_t *nums, int n, int 
 
 int local__fill_msg(mst_msg *m, uint64_t id, const char *queue, const void *data, size_t len)
 {
+	size_t qlen = strnlen(queue, sizeof m->queue - 1);
+
 	memset(m, 0, sizeof *m);
 	m->data = malloc(len + 1);
 	if (!m->data)
@@ -221,7 +223,9 @@ int local__fill_msg(mst_msg *m, uint64_t id, const char *queue, const void *data
 	((char *)m->data)[len] = 0;
 	m->len = len;
 	m->id = id;
-	snprintf(m->queue, sizeof m->queue, "%s", queue);
+	/* memcpy, not snprintf: this runs for every message received; the memset
+	 * above NUL-terminates it */
+	memcpy(m->queue, queue, qlen);
 	return 0;
 }
 
@@ -526,6 +530,16 @@ int mst__local_open(mst_bus **out, const char *dir, const mst_bus_opts *opts)
 		return -ENOMEM;
 	lb->pub.be = &local__backend;
 	snprintf(lb->pub.path, sizeof lb->pub.path, "%s", dir);
+	if (!create) {
+		/* only look: a directory without a bus is left untouched */
+		struct stat st;
+		if ((rc = path_in(path, sizeof path, dir, "bus.conf")) < 0)
+			goto fail;
+		if (lstat(path, &st) < 0) {
+			rc = errno == ENOENT ? MST_ENOTFOUND : -errno;
+			goto fail;
+		}
+	}
 	if ((rc = path_in(path, sizeof path, dir, ".init")) < 0)
 		goto fail;
 	ifd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
