@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/run.sh - runs every test suite of muster and prints one closing line
 # "N passed, N failed" (N counts test cases: Check unit tests, TAP test points of the
-# contract tests, and fuzz corpus files replayed).
+# contract tests, and one per fuzz corpus replayed).
 #
 #   O=build tests/run.sh        (make check sets O; SANITIZE builds use build-san)
 set -u
@@ -59,7 +59,7 @@ for r in "$O"/fuzz/*-replay; do
 	[ -d "$dir" ] || continue
 	n=$(find "$dir" -type f | wc -l)
 	if "$r" "$dir"/* >/dev/null 2>&1; then
-		pass=$((pass + n))
+		pass=$((pass + 1))
 		echo "== fuzz replay $name: $n inputs ok"
 	else
 		fail=$((fail + 1))

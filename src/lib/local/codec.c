@@ -85,7 +85,8 @@ int codec_qrec_decode(const void *in, size_t len, struct qrec *q)
 	q->check_ns = (int64_t)get64(p + 72);
 	memcpy(q->dlq, p + QREC_FIXED, dl);
 	q->dlq[dl] = 0;
-	if (dl && mst_name_check(q->dlq) < 0)
+	/* a NUL inside would cut the name short: the check must see all dl bytes */
+	if (dl && (strlen(q->dlq) != dl || mst_name_check(q->dlq) < 0))
 		return MST_ECORRUPT;
 	return 0;
 }
@@ -120,6 +121,9 @@ int codec_mrec_decode(const void *in, size_t len, struct mrec *m)
 		return MST_ECORRUPT;
 	qlen = (size_t)p[2] | ((size_t)p[3] << 8);
 	if (qlen == 0 || qlen > MST_NAME_MAX || len < MREC_FIXED + qlen || p[1] > 9)
+		return MST_ECORRUPT;
+	/* readers copy the name into a C string: a NUL in it would name another queue */
+	if (memchr(p + MREC_FIXED, 0, qlen))
 		return MST_ECORRUPT;
 	m->prio = p[1];
 	m->sent_ms = (int64_t)get64(p + 8);
