@@ -41,10 +41,12 @@ int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int exitcode(int err);
 
-/* Opens the bus of cli. lease_owner: resolve the lease owner (--owner, $MUSTER_OWNER,
- * else the parent process). On failure prints the error and returns its exit code
- * (positive); 0 on success. */
-int cli_open(struct cli *cli, bool lease_owner, mst_bus **bus);
+/* Opens the bus of cli. Flags: CLI_OWNER resolves the lease owner (--owner,
+ * $MUSTER_OWNER, else the calling process); CLI_EXISTING does not create a missing bus
+ * (exit 3), for commands that only read or settle. On failure prints the error and
+ * returns its exit code (positive); 0 on success. */
+enum { CLI_OWNER = 1, CLI_EXISTING = 2 };
+int cli_open(struct cli *cli, int flags, mst_bus **bus);
 
 /* Parsers (fuzzed): durations "250ms" "5s" "2m" "1h" "1.5" (seconds) or "forever"
  * (-1) into ms; message ids (1-16 hex digits); unsigned decimal numbers. 0 or -1. */

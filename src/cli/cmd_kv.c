@@ -108,7 +108,7 @@ int cmd_kv(struct cli *cli, int argc, char **argv)
 	if (!strcmp(op, "get")) {
 		if (nargs != 1)
 			return die(EXIT_USAGE, "usage: muster kv get KEY [--json]");
-		if ((code = key_ok(a[0])) || (code = cli_open(cli, false, &bus)))
+		if ((code = key_ok(a[0])) || (code = cli_open(cli, CLI_EXISTING, &bus)))
 			return code;
 		rc = mst_kv_get(bus, a[0], &kv);
 		mst_bus_close(bus);
@@ -132,7 +132,7 @@ int cmd_kv(struct cli *cli, int argc, char **argv)
 			return die(EXIT_USAGE, "invalid revision '%s'", a[1]);
 		if ((code = value_of(nargs, a, vpos, &data, &len)))
 			return code;
-		if ((code = cli_open(cli, false, &bus))) {
+		if ((code = cli_open(cli, 0, &bus))) {
 			free(data);
 			return code;
 		}
@@ -151,7 +151,7 @@ int cmd_kv(struct cli *cli, int argc, char **argv)
 	if (!strcmp(op, "del")) {
 		if (nargs != 1)
 			return die(EXIT_USAGE, "usage: muster kv del KEY");
-		if ((code = key_ok(a[0])) || (code = cli_open(cli, false, &bus)))
+		if ((code = key_ok(a[0])) || (code = cli_open(cli, CLI_EXISTING, &bus)))
 			return code;
 		rc = mst_kv_del(bus, a[0]);
 		mst_bus_close(bus);
@@ -165,7 +165,7 @@ int cmd_kv(struct cli *cli, int argc, char **argv)
 			return die(EXIT_USAGE, "usage: muster kv list [PREFIX] [--json]");
 		if (nargs == 1 && (code = key_ok(a[0])))
 			return code;
-		if ((code = cli_open(cli, false, &bus)))
+		if ((code = cli_open(cli, CLI_EXISTING, &bus)))
 			return code;
 		rc = mst_kv_list(bus, nargs ? a[0] : "", &list, &n);
 		mst_bus_close(bus);
@@ -197,7 +197,7 @@ int cmd_kv(struct cli *cli, int argc, char **argv)
 		if (nargs != 1)
 			return die(EXIT_USAGE,
 				   "usage: muster kv watch KEY [--since REV] [--wait DUR] [--follow]");
-		if ((code = key_ok(a[0])) || (code = cli_open(cli, false, &bus)))
+		if ((code = key_ok(a[0])) || (code = cli_open(cli, 0, &bus)))
 			return code;
 		code = EXIT_OK;
 		for (;;) {

@@ -51,8 +51,15 @@ int cmd_lock(struct cli *cli, int argc, char **argv)
 	if (status) {
 		if (argc - optind != 1)
 			return die(EXIT_USAGE, "usage: muster lock NAME --status");
-		if ((code = cli_open(cli, false, &bus)))
-			return code;
+		mst_bus_opts opts = {.no_create = 1};
+
+		rc = mst_bus_open(&bus, cli->bus_url, &opts);
+		if (rc == MST_ENOTFOUND) {
+			printf("free\n"); /* no bus yet: nobody holds anything */
+			return EXIT_OK;
+		}
+		if (rc < 0 && (code = cli_open(cli, CLI_EXISTING, &bus)))
+			return code; /* reports the error */
 		rc = mst_lock_held(bus, argv[optind]);
 		mst_bus_close(bus);
 		if (rc < 0)
@@ -62,7 +69,7 @@ int cmd_lock(struct cli *cli, int argc, char **argv)
 	}
 	if (argc - optind < 2)
 		return die(EXIT_USAGE, "lock: no command given (muster lock NAME -- CMD [ARGS...])");
-	if ((code = cli_open(cli, false, &bus)))
+	if ((code = cli_open(cli, 0, &bus)))
 		return code;
 	rc = mst_lock_acquire(bus, argv[optind], wait_ms, &lock);
 	mst_bus_close(bus);

@@ -190,7 +190,7 @@ int cmd_send(struct cli *cli, int argc, char **argv)
 		if (rc < 0)
 			return fail(rc, "cannot read stdin");
 	}
-	if ((code = cli_open(cli, false, &bus))) {
+	if ((code = cli_open(cli, 0, &bus))) {
 		free(data);
 		return code;
 	}
@@ -280,7 +280,7 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 	msgs = calloc(count, sizeof *msgs);
 	if (!msgs)
 		return die(EXIT_SYSTEM, "out of memory");
-	if ((code = cli_open(cli, true, &bus))) {
+	if ((code = cli_open(cli, CLI_OWNER, &bus))) {
 		free(msgs);
 		return code;
 	}
@@ -315,6 +315,9 @@ static int settle(struct cli *cli, int argc, char **argv, int op)
 		if ((o == 'd' && op == 2) || (o == 'l' && op == 3)) {
 			if (parse_duration(optarg, &ms) < 0 || ms < 0)
 				return bad_value(o == 'd' ? "--delay" : "--lease", optarg);
+		} else if (o == 'd' || o == 'l') {
+			return die(EXIT_USAGE, "%s: option '--%s' is not allowed here", argv[0],
+				   o == 'd' ? "delay" : "lease");
 		} else {
 			return die(EXIT_USAGE, "%s: unknown option or missing value '%s'", argv[0],
 				   argv[optind - 1]);
@@ -328,7 +331,7 @@ static int settle(struct cli *cli, int argc, char **argv, int op)
 			return die(EXIT_USAGE, "invalid message id '%.100s' (16 hex digits)",
 				   argv[i]);
 	}
-	if ((code = cli_open(cli, true, &bus)))
+	if ((code = cli_open(cli, CLI_OWNER | CLI_EXISTING, &bus)))
 		return code;
 	for (i = optind; i < argc; i++) {
 		uint64_t id;
@@ -390,7 +393,7 @@ int cmd_peek(struct cli *cli, int argc, char **argv)
 	msgs = calloc(count, sizeof *msgs);
 	if (!msgs)
 		return die(EXIT_SYSTEM, "out of memory");
-	if ((code = cli_open(cli, false, &bus))) {
+	if ((code = cli_open(cli, CLI_EXISTING, &bus))) {
 		free(msgs);
 		return code;
 	}
@@ -452,7 +455,7 @@ int cmd_queues(struct cli *cli, int argc, char **argv)
 	int rc, code;
 	bool json = json_flag(argc, argv, &code, "queues");
 
-	if (code || (code = cli_open(cli, false, &bus)))
+	if (code || (code = cli_open(cli, CLI_EXISTING, &bus)))
 		return code;
 	rc = mst_queue_list(bus, &qs, &n);
 	mst_bus_close(bus);
@@ -518,7 +521,7 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
 	    (code = check_name("queue", argv[optind])) ||
 	    (dlq && (code = check_name("dead-letter queue", dlq))))
 		return code;
-	if ((code = cli_open(cli, false, &bus)))
+	if ((code = cli_open(cli, set ? 0 : CLI_EXISTING, &bus)))
 		return code;
 	if (set && (rc = mst_queue_config(bus, argv[optind], (uint32_t)maxa, lease, dlq)) < 0) {
 		mst_bus_close(bus);

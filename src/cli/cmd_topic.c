@@ -66,7 +66,7 @@ int cmd_pub(struct cli *cli, int argc, char **argv)
 		if (rc < 0)
 			return fail(rc, "cannot read stdin");
 	}
-	if ((code = cli_open(cli, false, &bus))) {
+	if ((code = cli_open(cli, 0, &bus))) {
 		free(data);
 		return code;
 	}
@@ -134,7 +134,7 @@ int cmd_sub(struct cli *cli, int argc, char **argv)
 		return code;
 	if (follow && !waited)
 		wait_ms = -1;
-	if ((code = cli_open(cli, false, &bus)))
+	if ((code = cli_open(cli, 0, &bus)))
 		return code;
 	for (;;) {
 		size_t n = 0, i, max = SUB_BATCH;
@@ -202,7 +202,7 @@ int cmd_topic(struct cli *cli, int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return die(EXIT_USAGE, "usage: muster topic TOPIC [--max-count N] [--max-age DUR]");
-	if ((code = name_ok(argv[optind])) || (code = cli_open(cli, false, &bus)))
+	if ((code = name_ok(argv[optind])) || (code = cli_open(cli, 0, &bus)))
 		return code;
 	rc = mst_topic_config(bus, argv[optind], &to);
 	mst_bus_close(bus);

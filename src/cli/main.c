@@ -48,14 +48,36 @@ static int usage(FILE *f, int code)
 	return code;
 }
 
+/* A store scribbled on can make LMDB (which has no page checksums) fault or abort
+ * while reading it. The library cannot recover from that; the command reports it in one
+ * line with the documented exit code instead of dumping core. */
+static void fatal_signal(int sig)
+{
+	static const char msg[] = "muster: crashed reading the bus (fatal signal): its store "
+				  "is probably corrupt; see muster doctor\n";
+	ssize_t r = write(2, msg, sizeof msg - 1);
+
+	(void)r;
+	(void)sig;
+	_exit(EXIT_UNUSABLE);
+}
+
 int main(int argc, char **argv)
 {
+	static const int fatal[] = {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE};
+	struct sigaction sa;
+	size_t f;
 	struct cli cli = {.prog = "muster"};
 	int i = 1;
 	size_t c;
 
 	/* a closed reader of our output is not our failure to report loudly */
 	signal(SIGPIPE, SIG_DFL);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = fatal_signal;
+	sa.sa_flags = SA_RESETHAND;
+	for (f = 0; f < sizeof fatal / sizeof fatal[0]; f++)
+		sigaction(fatal[f], &sa, NULL);
 	while (i < argc && argv[i][0] == '-') {
 		const char *a = argv[i];
 		if (!strcmp(a, "--bus") && i + 1 < argc) {

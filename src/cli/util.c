@@ -27,6 +27,7 @@ int exitcode(int err)
 	case MST_EURL:
 		return EXIT_USAGE;
 	case MST_ENOTFOUND:
+	case -ENOENT: /* the bus directory's parent is missing */
 		return EXIT_NOTFOUND;
 	case MST_ENOTHELD:
 		return EXIT_NOTHELD;
@@ -40,6 +41,9 @@ int exitcode(int err)
 	case MST_EINSECURE:
 	case MST_ECORRUPT:
 	case MST_EVERSION:
+	case -ENOTDIR: /* the bus path is not a directory */
+	case -EACCES:
+	case -EROFS:
 		return EXIT_UNUSABLE;
 	case MST_ENOOWNER:
 		return EXIT_NOOWNER;
@@ -48,16 +52,34 @@ int exitcode(int err)
 	}
 }
 
+/* Prints "muster: MESSAGE[: tail]" on one line: control characters in the message
+ * (names and values come from the user) are escaped as \xNN. */
+static void say_error(const char *fmt, va_list ap, const char *tail)
+{
+	char buf[2048];
+	const unsigned char *p;
+
+	fflush(stdout);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	fputs("muster: ", stderr);
+	for (p = (const unsigned char *)buf; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\x%02x", *p);
+		else
+			fputc(*p, stderr);
+	}
+	if (tail)
+		fprintf(stderr, ": %s", tail);
+	fputc('\n', stderr);
+}
+
 int die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("muster: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say_error(fmt, ap, NULL);
 	va_end(ap);
-	fputc('\n', stderr);
 	return code;
 }
 
@@ -65,12 +87,9 @@ int fail(int err, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("muster: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say_error(fmt, ap, mst_strerror(err));
 	va_end(ap);
-	fprintf(stderr, ": %s\n", mst_strerror(err));
 	return exitcode(err);
 }
 
@@ -139,14 +158,15 @@ static pid_t subshell_parent(pid_t pid)
 	return (pid_t)ppid;
 }
 
-int cli_open(struct cli *cli, bool lease_owner, mst_bus **bus)
+int cli_open(struct cli *cli, int flags, mst_bus **bus)
 {
 	mst_bus_opts opts = {0};
 	const char *e;
 	pid_t parent = 0;
 	int rc;
 
-	if (lease_owner) {
+	opts.no_create = (flags & CLI_EXISTING) != 0;
+	if (flags & CLI_OWNER) {
 		if (cli->owner > 0) {
 			opts.owner_pid = (pid_t)cli->owner;
 		} else if ((e = getenv("MUSTER_OWNER")) && *e) {
@@ -188,6 +208,11 @@ int cli_open(struct cli *cli, bool lease_owner, mst_bus **bus)
 	rc = mst_bus_open(bus, cli->bus_url, &opts);
 	if (rc == MST_ENOOWNER)
 		return die(EXIT_NOOWNER, "owner process %d is not running", (int)opts.owner_pid);
+	if (rc == MST_ENOTFOUND)
+		return die(EXIT_NOTFOUND, "no bus at '%s'",
+			   cli->bus_url ? cli->bus_url
+					: (getenv("MUSTER_BUS") ? getenv("MUSTER_BUS")
+								: "local:default"));
 	if (rc < 0)
 		return fail(rc, "cannot open bus '%s'",
 			    cli->bus_url ? cli->bus_url

@@ -58,7 +58,7 @@ int local__kv_get(mst_bus *bus, const char *key, mst_kv *out)
 		return rc;
 	r = mdb_get(txn, lb->dbi[DB_KV], &k, &v);
 	rc = r ? local__err(r) : fill(out, key, k.mv_size, &v);
-	mdb_txn_abort(txn);
+	local__abort(lb, txn);
 	return rc;
 }
 
@@ -113,7 +113,7 @@ int local__kv_put(mst_bus *bus, const char *key, const void *value, size_t len, 
 	local__wake(local__slot(lb, WAKE_KEY, key));
 	return 0;
 abort:
-	mdb_txn_abort(txn);
+	local__abort(lb, txn);
 	return rc;
 }
 
@@ -128,11 +128,11 @@ int local__kv_del(mst_bus *bus, const char *key)
 	if ((rc = local__txn(lb, 0, &txn)) < 0)
 		return rc;
 	if ((r = mdb_del(txn, lb->dbi[DB_KV], &k, NULL))) {
-		mdb_txn_abort(txn);
+		local__abort(lb, txn);
 		return local__err(r);
 	}
 	if ((rc = next_rev(lb, txn, &nrev)) < 0) {
-		mdb_txn_abort(txn);
+		local__abort(lb, txn);
 		return rc;
 	}
 	if ((rc = local__commit(lb, txn)) < 0)
@@ -156,7 +156,7 @@ int local__kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n)
 	if ((rc = local__txn(lb, 1, &txn)) < 0)
 		return rc;
 	if ((r = mdb_cursor_open(txn, lb->dbi[DB_KV], &c))) {
-		mdb_txn_abort(txn);
+		local__abort(lb, txn);
 		return local__err(r);
 	}
 	if (plen) {
@@ -179,7 +179,7 @@ int local__kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n)
 		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	local__abort(lb, txn);
 	if (rc < 0) {
 		mst_kv_list_free(list, cnt);
 		return rc;

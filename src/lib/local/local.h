@@ -16,6 +16,7 @@
 #include "../internal.h"
 
 #include <lmdb.h>
+#include <pthread.h>
 
 #define LOCAL_FORMAT 1
 #define WAKE_SLOTS 4096
@@ -37,7 +38,14 @@ struct wake_slot {
 struct wake_file {
 	uint32_t magic;
 	uint32_t slots;
-	char pad[56];
+	/* Transaction id being committed by the holder of wlock; 0 outside mdb_txn_commit. */
+	uint64_t committing;
+	/* Robust process-shared mutex taken around every write transaction, before LMDB's
+	 * own writer mutex (see "the writer lock" in store.c). */
+	union {
+		pthread_mutex_t m;
+		char pad[48];
+	} wlock;
 	struct wake_slot slot[WAKE_SLOTS];
 };
 
@@ -50,6 +58,7 @@ struct local_bus {
 	uint64_t quota;
 	int writemap;
 	int lockdir_fd;
+	MDB_txn *wtxn;   /* the open write transaction (wlock held), or NULL */
 };
 
 #define LB(bus) ((struct local_bus *)(bus))
@@ -57,10 +66,14 @@ struct local_bus {
 /* Maps an LMDB or errno code to a muster error. */
 int local__err(int rc);
 
-/* Begin a transaction (write unless rdonly). Retries nothing; returns muster codes. */
+/* Begin a transaction (write unless rdonly). Retries nothing; returns muster codes.
+ * A write transaction holds the bus's wlock until local__commit or local__abort: end
+ * every transaction with one of them, never with mdb_txn_commit or mdb_txn_abort. */
 int local__txn(struct local_bus *lb, int rdonly, MDB_txn **txn);
 /* Commit; on MDB_MAP_FULL clears stale readers so a retry may fit. */
 int local__commit(struct local_bus *lb, MDB_txn *txn);
+/* Abort (a read or a write transaction). */
+void local__abort(struct local_bus *lb, MDB_txn *txn);
 /* MST_EFULL when adding bytes would eat into the reserve kept for draining. */
 int local__room(struct local_bus *lb, MDB_txn *txn, size_t bytes);
 

@@ -195,7 +195,7 @@ static int release_freed(struct local_bus *lb)
 	v.mv_size = 8;
 	v.mv_data = &gen;
 	if ((rc = mdb_put(txn, lb->dbi[DB_META], &k, &v, 0))) {
-		mdb_txn_abort(txn);
+		local__abort(lb, txn);
 		return local__err(rc);
 	}
 	return local__commit(lb, txn);
@@ -240,7 +240,7 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 				if (wall - t < KEY_RETENTION_MS) {
 					if (ids)
 						memcpy(&ids[0], kv.mv_data, 8);
-					mdb_txn_abort(txn);
+					local__abort(lb, txn);
 					return 0;
 				}
 			} else if (rc != MDB_NOTFOUND && rc != 0) {
@@ -300,7 +300,7 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 		}
 		goto full;
 abort:
-		mdb_txn_abort(txn);
+		local__abort(lb, txn);
 full:
 		if (rc != MST_EFULL)
 			return rc;
@@ -431,7 +431,7 @@ static int sweep(struct local_bus *lb, const char *queue)
 	if ((rc = local__txn(lb, 1, &txn)) < 0)
 		return rc;
 	if ((r = mdb_cursor_open(txn, lb->dbi[DB_LEASES], &c))) {
-		mdb_txn_abort(txn);
+		local__abort(lb, txn);
 		return local__err(r);
 	}
 	k.mv_size = local__key(kb, queue, NULL, 0, -1);
@@ -463,7 +463,7 @@ static int sweep(struct local_bus *lb, const char *queue)
 		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	local__abort(lb, txn);
 	if (!nd)
 		return 0;
 
@@ -493,7 +493,7 @@ static int sweep(struct local_bus *lb, const char *queue)
 		changed++;
 	}
 	if (!changed) {
-		mdb_txn_abort(txn);
+		local__abort(lb, txn);
 		rc = 0;
 		goto out;
 	}
@@ -508,7 +508,7 @@ static int sweep(struct local_bus *lb, const char *queue)
 	}
 	goto out;
 abort:
-	mdb_txn_abort(txn);
+	local__abort(lb, txn);
 out:
 	free(dead);
 	return rc;
@@ -560,6 +560,9 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 			goto abort;
 		lease_ms = opts && opts->lease_ms > 0 ? opts->lease_ms : q.lease_ms;
 		if (exists && q.ready) {
+			/* read once: now (monotonic, for due_ns) is read once too */
+			int64_t wall = mst__wall_ms();
+
 			if ((r = mdb_cursor_open(txn, lb->dbi[DB_READY], &c))) {
 				rc = local__err(r);
 				goto abort;
@@ -596,7 +599,7 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 				msgs[got].priority = m.prio;
 				msgs[got].attempt = l.attempt;
 				msgs[got].sent_ms = m.sent_ms;
-				msgs[got].lease_until_ms = mst__wall_ms() + lease_ms;
+				msgs[got].lease_until_ms = wall + lease_ms;
 				got++;
 				codec_lrec_encode(&l, lv);
 				lk.mv_size = local__key(lkb, queue, &id, 1, -1);
@@ -626,7 +629,7 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 			if (q.ready && !got)
 				local__wake(slot);
 		} else {
-			mdb_txn_abort(txn);
+			local__abort(lb, txn);
 		}
 		if (got) {
 			*n = got;
@@ -672,11 +675,12 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 abort:
 		if (c)
 			mdb_cursor_close(c);
-		mdb_txn_abort(txn);
+		local__abort(lb, txn);
 fail:
 		if (rc == MST_EFULL && got > 1) {
-			/* a full store may still have room to lease fewer at once */
-			max = got / 2;
+			/* a full store may still have room to lease fewer at once; take
+			 * few, to leave room for the acks that will free it */
+			max = got / 4 ? got / 4 : 1;
 			while (got)
 				mst_msg_free(&msgs[--got]);
 			continue;
@@ -768,7 +772,7 @@ int local__settle(mst_bus *bus, uint64_t id, int op, int64_t ms)
 	}
 	return 0;
 abort:
-	mdb_txn_abort(txn);
+	local__abort(lb, txn);
 	return rc;
 }
 
@@ -786,7 +790,7 @@ int local__peek(mst_bus *bus, const char *queue, mst_msg *msgs, size_t max, size
 	if ((rc = local__txn(lb, 1, &txn)) < 0)
 		return rc;
 	if ((r = mdb_cursor_open(txn, lb->dbi[DB_READY], &c))) {
-		mdb_txn_abort(txn);
+		local__abort(lb, txn);
 		return local__err(r);
 	}
 	k.mv_size = local__key(kb, queue, NULL, 0, -1);
@@ -810,7 +814,7 @@ int local__peek(mst_bus *bus, const char *queue, mst_msg *msgs, size_t max, size
 		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	local__abort(lb, txn);
 	if (rc < 0) {
 		while (got)
 			mst_msg_free(&msgs[--got]);
@@ -851,7 +855,7 @@ int local__queue_list(mst_bus *bus, const char *only, mst_queue_info **out, size
 	if ((rc = local__txn(lb, 1, &txn)) < 0)
 		return rc;
 	if ((r = mdb_cursor_open(txn, lb->dbi[DB_QUEUES], &c))) {
-		mdb_txn_abort(txn);
+		local__abort(lb, txn);
 		return local__err(r);
 	}
 	if (only) {
@@ -882,7 +886,7 @@ int local__queue_list(mst_bus *bus, const char *only, mst_queue_info **out, size
 		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 	}
 	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	local__abort(lb, txn);
 	if (rc < 0) {
 		free(list);
 		return rc;
@@ -916,6 +920,6 @@ int local__queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts,
 		goto abort;
 	return local__commit(lb, txn);
 abort:
-	mdb_txn_abort(txn);
+	local__abort(lb, txn);
 	return rc;
 }

@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WAKE_MAGIC 0x6d777331u /* "msw1" */
+#define WAKE_MAGIC 0x6d777332u /* "msw2": with wlock */
 #define LOCKFILE_SIZE (1u << 20)
 #define DEFAULT_QUOTA (256ull << 20)
 #define MIN_QUOTA (1ull << 20)
@@ -71,22 +71,161 @@ int local__err(int rc)
 	}
 }
 
+/* --- the writer lock ---------------------------------------------------------------
+ *
+ * LMDB recovers from a writer that died inside a transaction: its robust mutex reports
+ * EOWNERDEAD to the next writer, which takes the newest meta page as the truth (and
+ * the first process to open a store nobody has open takes it likewise). That is sound
+ * only if a meta page is never seen half-written. With MDB_WRITEMAP it can be:
+ * mdb_env_write_meta stores into the shared mapping with plain stores and, on x86, no
+ * compiler barrier, and the Debian build of liblmdb 0.9.24 stores mm_txnid before the
+ * last 16 bytes of mm_dbs[MAIN_DBI] (its entry count and root page). A writer killed
+ * between those two instructions leaves a meta page that names the new transaction
+ * with the main tree of the one two before it, whose pages the free list already
+ * holds: the next writers abort in mdb_page_touch ("mp->mp_pgno != pgno") or read
+ * garbage, and acknowledged work is lost.
+ *
+ * So every write transaction of the bus runs under wlock, a robust mutex in the wake
+ * file taken before LMDB's writer mutex, and its holder notes in "committing" the id of
+ * the transaction it is committing. When a holder dies, the next taker of wlock learns
+ * it before LMDB's recovery runs and undoes a meta page that may be incomplete
+ * (heal_meta). Opening a bus takes wlock too, around mdb_env_open, so that a process
+ * opening a store that nobody has open any more repairs it before LMDB reads it. */
+
+#define META_OFF 16       /* the meta sits after the 16-byte page header */
+#define META_MAGIC 0xbeefc0deu
+#define META_TXNID 128    /* offset of mm_txnid in MDB_meta (data format version 1) */
+
+/* The holder of wlock died in the commit of transaction c, after storing c into one of
+ * the two meta pages (the other holds c - 1) and maybe before the rest of that page.
+ * Unless c was published to readers (LMDB's shared txnid, which a new read transaction
+ * starts from, says c: then the page was complete, as the shared txnid is stored after
+ * it), give the page back the id it had, c - 2, so that the meta of c - 1, which is
+ * whole, is the newest. Nobody saw c and its commit never returned: it is as if it had
+ * not happened. alone: no other process has the store open (LMDB may then have taken
+ * its shared txnid from the meta pages as they were; nobody can be reading c either).
+ * Returns 1 when it rolled c back. */
+static int heal_meta(struct local_bus *lb, int alone)
+{
+	uint64_t c = __atomic_load_n(&lb->wake->committing, __ATOMIC_SEQ_CST);
+	uint64_t txnid[2], published;
+	unsigned char *map, *meta[2];
+	uint32_t magic, version;
+	MDB_stat st;
+	MDB_txn *rt;
+	size_t len;
+	int i, fd, newer, healed = 0;
+
+	/* without MDB_WRITEMAP LMDB writes a meta page with one pwrite: never torn */
+	if (!c || !lb->writemap || mdb_env_stat(lb->env, &st) || mdb_env_get_fd(lb->env, &fd))
+		return 0;
+	/* LMDB's own mapping is not exposed: map the two meta pages once more */
+	len = 2 * (size_t)st.ms_psize;
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return 0;
+	for (i = 0; i < 2; i++) {
+		meta[i] = map + (size_t)i * st.ms_psize + META_OFF;
+		memcpy(&magic, meta[i], 4);
+		memcpy(&version, meta[i] + 4, 4);
+		if (magic != META_MAGIC || version != 1)
+			goto out; /* not the format this repair knows */
+		txnid[i] = __atomic_load_n((uint64_t *)(meta[i] + META_TXNID), __ATOMIC_SEQ_CST);
+	}
+	newer = txnid[1] > txnid[0];
+	if (txnid[newer] != c || txnid[!newer] != c - 1)
+		goto out; /* it died before storing c: the meta pages are as they were */
+	if (!alone) {
+		if (mdb_txn_begin(lb->env, NULL, MDB_RDONLY, &rt))
+			goto out;
+		published = mdb_txn_id(rt);
+		mdb_txn_abort(rt);
+		if (published != c - 1)
+			goto out;
+	}
+	__atomic_store_n((uint64_t *)(meta[newer] + META_TXNID), c >= 2 ? c - 2 : 0,
+			 __ATOMIC_SEQ_CST);
+	healed = 1;
+out:
+	munmap(map, len);
+	return healed;
+}
+
+/* Takes wlock; *dead tells whether its last holder died holding it (the caller then
+ * repairs and calls wlock_recovered). */
+static int wlock_lock(struct local_bus *lb, int *dead)
+{
+	int rc = pthread_mutex_lock(&lb->wake->wlock.m);
+
+	*dead = rc == EOWNERDEAD;
+	if (rc && rc != EOWNERDEAD)
+		return rc == ENOTRECOVERABLE ? MST_ECORRUPT : -rc;
+	return 0;
+}
+
+static int wlock_recovered(struct local_bus *lb)
+{
+	int rc;
+
+	__atomic_store_n(&lb->wake->committing, 0, __ATOMIC_SEQ_CST);
+	rc = pthread_mutex_consistent(&lb->wake->wlock.m);
+	if (rc) {
+		pthread_mutex_unlock(&lb->wake->wlock.m);
+		return -rc;
+	}
+	return 0;
+}
+
+/* Marks the end of the write transaction txn; 1 if it was the one holding wlock. */
+static int wlock_drop(struct local_bus *lb, MDB_txn *txn)
+{
+	if (!txn || txn != lb->wtxn)
+		return 0;
+	lb->wtxn = NULL;
+	return 1;
+}
+
 int local__txn(struct local_bus *lb, int rdonly, MDB_txn **txn)
 {
-	int rc = mdb_txn_begin(lb->env, NULL, rdonly ? MDB_RDONLY : 0, txn);
+	int rc, dead;
 
+	if (!rdonly) {
+		if ((rc = wlock_lock(lb, &dead)) < 0)
+			return rc;
+		if (dead) {
+			heal_meta(lb, 0);
+			if ((rc = wlock_recovered(lb)) < 0)
+				return rc;
+		}
+	}
+	rc = mdb_txn_begin(lb->env, NULL, rdonly ? MDB_RDONLY : 0, txn);
 	if (rc == MDB_READERS_FULL) {
-		int dead = 0;
-		mdb_reader_check(lb->env, &dead);
+		int nd = 0;
+		mdb_reader_check(lb->env, &nd);
 		rc = mdb_txn_begin(lb->env, NULL, rdonly ? MDB_RDONLY : 0, txn);
+	}
+	if (!rdonly) {
+		if (rc)
+			pthread_mutex_unlock(&lb->wake->wlock.m);
+		else
+			lb->wtxn = *txn;
 	}
 	return local__err(rc);
 }
 
 int local__commit(struct local_bus *lb, MDB_txn *txn)
 {
-	int rc = mdb_txn_commit(txn);
+	int w = wlock_drop(lb, txn);
+	int rc;
 
+	if (w)
+		__atomic_store_n(&lb->wake->committing, (uint64_t)mdb_txn_id(txn),
+				 __ATOMIC_SEQ_CST);
+	rc = mdb_txn_commit(txn);
+	if (w) {
+		__atomic_store_n(&lb->wake->committing, 0, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&lb->wake->wlock.m);
+	}
 	if (rc == MDB_MAP_FULL) {
 		int dead = 0;
 		mdb_reader_check(lb->env, &dead);
@@ -94,18 +233,35 @@ int local__commit(struct local_bus *lb, MDB_txn *txn)
 	return local__err(rc);
 }
 
+void local__abort(struct local_bus *lb, MDB_txn *txn)
+{
+	int w = wlock_drop(lb, txn);
+
+	mdb_txn_abort(txn);
+	if (w)
+		pthread_mutex_unlock(&lb->wake->wlock.m);
+}
+
+/* The pages of one tree (its branch, leaf and overflow pages) as of txn. */
+static uint64_t tree_pages(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_stat s;
+
+	if (mdb_stat(txn, dbi, &s))
+		return 0;
+	return s.ms_branch_pages + s.ms_leaf_pages + s.ms_overflow_pages;
+}
+
 /* Writes that add data (send, publish, kv set) leave a tenth of the store free, so
  * that the work of draining a full bus (recv, ack, nack, which copy pages before
  * changing them) always finds room. Pages are counted only when the store's high-water
- * mark is past the line: in-use pages are the high-water mark less the free list. */
+ * mark is past the line: in-use pages are the pages of all trees. */
 int local__room(struct local_bus *lb, MDB_txn *txn, size_t bytes)
 {
 	MDB_envinfo ei;
 	MDB_stat st;
-	MDB_cursor *c;
-	MDB_val k, v;
-	uint64_t pages, line, used, freep = 0;
-	int r;
+	uint64_t pages, line, used;
+	int i;
 
 	if (mdb_env_info(lb->env, &ei) || mdb_env_stat(lb->env, &st))
 		return 0;
@@ -113,20 +269,14 @@ int local__room(struct local_bus *lb, MDB_txn *txn, size_t bytes)
 	line = pages - pages / 10;
 	if (ei.me_last_pgno + 1 < line)
 		return 0;
-	if (mdb_cursor_open(txn, 0, &c))
-		return 0;
-	for (r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0;
-	     r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		size_t n;
-		if (v.mv_size < sizeof n)
-			continue;
-		memcpy(&n, v.mv_data, sizeof n);
-		freep += n;
-	}
-	mdb_cursor_close(c);
-	used = ei.me_last_pgno + 1 > freep ? ei.me_last_pgno + 1 - freep : 0;
-	/* the data plus a few pages of index and copy-on-write per commit */
-	if (used + bytes / st.ms_psize + 8 > line)
+	/* LMDB refuses a cursor on its free list inside a write transaction: count the
+	 * pages of every tree instead (the two metas, free list, main, ours) */
+	used = 2 + tree_pages(txn, 0) + tree_pages(txn, 1);
+	for (i = 0; i < DB_COUNT; i++)
+		used += tree_pages(txn, lb->dbi[i]);
+	/* the data must fit below the line; its few pages of index and copy-on-write
+	 * come out of the tenth kept free (so that one ack makes room for one send) */
+	if (used + bytes / st.ms_psize > line)
 		return MST_EFULL;
 	return 0;
 }
@@ -342,6 +492,16 @@ static uint64_t pick_quota(const char *dir, uint64_t want)
 	return q;
 }
 
+/* LMDB's assertions fire on a damaged store, and LMDB then prints and aborts. The
+ * library never prints: it aborts first, and the report is left to the caller (the
+ * CLI turns the signal into a one-line error and exit code 8). */
+static void quiet_assert(MDB_env *env, const char *msg)
+{
+	(void)env;
+	(void)msg;
+	abort();
+}
+
 static int env_open(struct local_bus *lb, const char *dir, int create)
 {
 	char path[PATH_MAX];
@@ -354,6 +514,7 @@ static int env_open(struct local_bus *lb, const char *dir, int create)
 		flags |= MDB_WRITEMAP;
 	if ((rc = mdb_env_create(&lb->env)) != 0)
 		return local__err(rc);
+	mdb_env_set_assert(lb->env, quiet_assert);
 	mdb_env_set_maxdbs(lb->env, DB_COUNT + 2);
 	mdb_env_set_mapsize(lb->env, lb->quota);
 	if (!create) {
@@ -381,13 +542,12 @@ static int dbi_open(struct local_bus *lb, int create)
 	MDB_txn *txn;
 	int i, rc;
 
-	rc = mdb_txn_begin(lb->env, NULL, create ? 0 : MDB_RDONLY, &txn);
-	if (rc)
-		return local__err(rc);
+	if ((rc = local__txn(lb, !create, &txn)) < 0)
+		return rc;
 	for (i = 0; i < DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &lb->dbi[i]);
 		if (rc) {
-			mdb_txn_abort(txn);
+			local__abort(lb, txn);
 			return local__err(rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc);
 		}
 	}
@@ -406,7 +566,7 @@ static int dbi_open(struct local_bus *lb, int create)
 			rc = mdb_put(txn, lb->dbi[DB_META], &k, &v, 0);
 		}
 		if (rc) {
-			mdb_txn_abort(txn);
+			local__abort(lb, txn);
 			return local__err(rc);
 		}
 	}
@@ -414,11 +574,13 @@ static int dbi_open(struct local_bus *lb, int create)
 	return local__commit(lb, txn);
 }
 
-static int wake_open(struct local_bus *lb, const char *dir)
+/* Maps the wake file. The creator of the bus (init) sets up wlock and then the magic;
+ * nobody else can open the bus before bus.conf exists, so nobody sees it half-made. */
+static int wake_open(struct local_bus *lb, const char *dir, int init)
 {
 	char path[PATH_MAX];
+	pthread_mutexattr_t ma;
 	struct stat st;
-	uint32_t zero = 0;
 	void *p;
 	int fd, rc;
 
@@ -437,11 +599,61 @@ static int wake_open(struct local_bus *lb, const char *dir)
 	if (p == MAP_FAILED)
 		return -errno;
 	lb->wake = p;
-	__atomic_compare_exchange_n(&lb->wake->magic, &zero, WAKE_MAGIC, 0, __ATOMIC_SEQ_CST,
-				    __ATOMIC_SEQ_CST);
+	if (init) {
+		/* also after a creation that died half-way: no process uses the bus yet */
+		if ((rc = pthread_mutexattr_init(&ma)) != 0)
+			return -rc;
+		rc = pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+		if (!rc)
+			rc = pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+		if (!rc)
+			rc = pthread_mutex_init(&lb->wake->wlock.m, &ma);
+		pthread_mutexattr_destroy(&ma);
+		if (rc)
+			return -rc;
+		lb->wake->slots = WAKE_SLOTS;
+		lb->wake->committing = 0;
+		__atomic_store_n(&lb->wake->magic, WAKE_MAGIC, __ATOMIC_SEQ_CST);
+	}
 	if (__atomic_load_n(&lb->wake->magic, __ATOMIC_SEQ_CST) != WAKE_MAGIC)
 		return MST_ECORRUPT;
 	return 0;
+}
+
+/* Opens the store of an existing bus under wlock (see "the writer lock"): when a
+ * writer died holding it, the store is repaired before anyone writes, and before LMDB
+ * reads a store that nobody else has open. */
+static int store_open(struct local_bus *lb, const char *dir)
+{
+	MDB_envinfo ei;
+	int rc, dead, alone;
+
+	if ((rc = wlock_lock(lb, &dead)) < 0)
+		return rc;
+	rc = env_open(lb, dir, 0);
+	if (rc == 0)
+		rc = dbi_open(lb, 0);
+	if (rc == 0 && dead) {
+		/* the read transaction of dbi_open took a reader slot: if it is the only
+		 * one, nobody else has the store open */
+		alone = mdb_env_info(lb->env, &ei) == 0 && ei.me_numreaders <= 1;
+		if (heal_meta(lb, alone) && alone) {
+			/* LMDB took its shared txnid from the meta pages as they were: open
+			 * again, still alone, so that it takes it from them as they are now */
+			mdb_env_close(lb->env);
+			lb->env = NULL;
+			rc = env_open(lb, dir, 0);
+			if (rc == 0)
+				rc = dbi_open(lb, 0);
+		}
+	}
+	if (dead) {
+		if (rc == 0)
+			__atomic_store_n(&lb->wake->committing, 0, __ATOMIC_SEQ_CST);
+		pthread_mutex_consistent(&lb->wake->wlock.m);
+	}
+	pthread_mutex_unlock(&lb->wake->wlock.m);
+	return rc;
 }
 
 /* Makes a new bus in dir (the caller holds .init exclusively). */
@@ -458,7 +670,8 @@ static int bus_create(struct local_bus *lb, const char *dir, const mst_bus_opts 
 		return MST_EFULL;
 	/* lock and wake files first: both are written through mappings */
 	if ((rc = reserve_file(dir, "store.mdb-lock", LOCKFILE_SIZE)) < 0 ||
-	    (rc = reserve_file(dir, "wake", sizeof(struct wake_file))) < 0)
+	    (rc = reserve_file(dir, "wake", sizeof(struct wake_file))) < 0 ||
+	    (rc = wake_open(lb, dir, 1)) < 0)
 		goto fail;
 	if ((rc = path_in(path, sizeof path, dir, "locks")) < 0)
 		goto fail;
@@ -576,11 +789,9 @@ open_existing:
 	}
 	lb->quota = c.quota;
 	lb->writemap = c.writemap;
-	if ((rc = env_open(lb, dir, 0)) < 0 || (rc = dbi_open(lb, 0)) < 0)
+	if ((rc = wake_open(lb, dir, 0)) < 0 || (rc = store_open(lb, dir)) < 0)
 		goto fail;
 opened:
-	if ((rc = wake_open(lb, dir)) < 0)
-		goto fail;
 	close(ifd);
 	ifd = -1;
 	mdb_reader_check(lb->env, &dead);
@@ -631,7 +842,7 @@ int local__stats(mst_bus *bus, mst_stats *out)
 		out->topics = st.ms_entries;
 	if (mdb_stat(txn, lb->dbi[DB_KV], &st) == 0)
 		out->keys = st.ms_entries;
-	mdb_txn_abort(txn);
+	local__abort(lb, txn);
 	return 0;
 }
 

@@ -115,7 +115,7 @@ int local__publish(mst_bus *bus, const char *topic, const void *data, size_t len
 	local__wake(local__slot(lb, WAKE_TOPIC, topic));
 	return 0;
 abort:
-	mdb_txn_abort(txn);
+	local__abort(lb, txn);
 	return rc;
 }
 
@@ -138,7 +138,7 @@ int local__topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *o
 		goto abort;
 	return local__commit(lb, txn);
 abort:
-	mdb_txn_abort(txn);
+	local__abort(lb, txn);
 	return rc;
 }
 
@@ -168,13 +168,13 @@ int local__subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wai
 		if ((rc = local__txn(lb, 1, &txn)) < 0)
 			return rc;
 		if ((rc = t_get(lb, txn, topic, &t, &exists)) < 0) {
-			mdb_txn_abort(txn);
+			local__abort(lb, txn);
 			return rc;
 		}
 		if (from == MST_FROM_LATEST)
 			from = t.next_seq;
 		if ((r = mdb_cursor_open(txn, lb->dbi[DB_TLOG], &c))) {
-			mdb_txn_abort(txn);
+			local__abort(lb, txn);
 			return local__err(r);
 		}
 		k.mv_size = local__key(kb, topic, &from, 1, -1);
@@ -199,7 +199,7 @@ int local__subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wai
 			r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 		}
 		mdb_cursor_close(c);
-		mdb_txn_abort(txn);
+		local__abort(lb, txn);
 		if (rc < 0) {
 			while (got)
 				mst_msg_free(&msgs[--got]);
