@@ -9,6 +9,7 @@ bash scripts/deps.sh || exit 1
 jobs=$(nproc 2>/dev/null || echo 2)
 total_pass=0
 total_fail=0
+total_skip=0
 for variant in plain sanitize; do
 	if [ "$variant" = plain ]; then
 		args=(WERROR=1)
@@ -35,6 +36,9 @@ for variant in plain sanitize; do
 	total_pass=$((total_pass + ${line%% passed*}))
 	f=${line#*passed, }
 	total_fail=$((total_fail + ${f%% failed*}))
+	case "$line" in
+	*skipped*) s=${line#*failed, }; total_skip=$((total_skip + ${s%% skipped*})) ;;
+	esac
 done
-echo "$total_pass passed, $total_fail failed"
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 [ "$total_fail" -eq 0 ]

@@ -8,8 +8,10 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 O=${O:-build}
 export MUSTER_BIN="$PWD/$O/muster" MUSTER_TEST_BIN="$PWD/$O/tests/helpers"
+case "$O" in *san*) export MUSTER_SANITIZED=1 ;; esac
 pass=0
 fail=0
+skipped=0
 failed_names=()
 
 # 1. unit tests (Check forks each test and prints "NN%: Checks: N, Failures: F, Errors: E")
@@ -38,7 +40,8 @@ if ls tests/t/t*.sh >/dev/null 2>&1; then
 	log=$(mktemp)
 	prove -v -j "${PROVE_JOBS:-2}" --timer tests/t/t*.sh >"$log" 2>&1
 	grep -E '^(not ok|ok) |^tests/t/|^# |^Result|Failed' "$log" | grep -v '^ok ' | tail -n 80
-	ok=$(grep -cE '^ok [0-9]+' "$log")
+	ok=$(grep -E '^ok [0-9]+' "$log" | grep -vcE '# *[Ss][Kk][Ii][Pp]')
+	skipped=$((skipped + $(grep -E '^ok [0-9]+' "$log" | grep -cE '# *[Ss][Kk][Ii][Pp]')))
 	nok=$(grep -cE '^not ok [0-9]+' "$log")
 	# a script that died before its plan counts once as failed
 	bad=$(grep -cE 'Wstat: [1-9]|Bad plan|No plan found|Parse errors' "$log")
@@ -69,5 +72,5 @@ for r in "$O"/fuzz/*-replay; do
 done
 
 [ ${#failed_names[@]} -eq 0 ] || printf 'failed: %s\n' "${failed_names[@]}"
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, $skipped skipped"
 [ "$fail" -eq 0 ]

@@ -103,6 +103,12 @@ is "$rc/$(jget "$out" ready)" "0/2000" "garbage in store.mdb-lock: the bus still
 # data pages scribbled on: LMDB has no checksums, so some damage goes unnoticed; but no
 # command may crash or hang on it
 for pattern in zero ones random; do
+	if [ -n "${MUSTER_SANITIZED:-}" ]; then
+		# LMDB's own reads of garbage are reported by the sanitizer before muster's
+		# handler runs; the plain build checks muster's handling of them
+		skip "scribbled data pages ($pattern): checked in the plain build, not under sanitizers"
+		continue
+	fi
 	crashes=""
 	for page in 2 3 5 10 20 40; do
 		fresh

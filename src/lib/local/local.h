@@ -58,7 +58,7 @@ struct local_bus {
 	uint64_t quota;
 	int writemap;
 	int lockdir_fd;
-	MDB_txn *wtxn;   /* the open write transaction (wlock held), or NULL */
+	MDB_txn *wtxn; /* the open write transaction (wlock held), or NULL */
 };
 
 #define LB(bus) ((struct local_bus *)(bus))

@@ -527,6 +527,35 @@ static void maybe_sweep(struct local_bus *lb, const char *queue, struct wake_slo
 	sweep(lb, queue);
 }
 
+/* Reads message id for recv. With a cursor on msgs (when several messages are wanted),
+ * the record after the previous one is tried first: ready messages of one priority are
+ * taken in id order, so this usually spares a search from the root. */
+static int recv_msg(struct local_bus *lb, MDB_txn *txn, MDB_cursor *mc, int *placed,
+		    uint64_t id, MDB_val *v, struct mrec *m)
+{
+	unsigned char kb[8];
+	MDB_val k;
+	int r = MDB_NOTFOUND;
+
+	if (!mc)
+		return get_msg(lb, txn, id, v, m);
+	if (*placed) {
+		r = mdb_cursor_get(mc, &k, v, MDB_NEXT);
+		if (r == 0 && (k.mv_size != 8 || local__be64(k.mv_data) != id))
+			r = MDB_NOTFOUND;
+	}
+	if (r) {
+		local__put_be64(kb, id);
+		k.mv_size = 8;
+		k.mv_data = kb;
+		r = mdb_cursor_get(mc, &k, v, MDB_SET_KEY);
+	}
+	if (r)
+		return local__err(r);
+	*placed = 1;
+	return codec_mrec_decode(v->mv_data, v->mv_size, m);
+}
+
 int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg *msgs,
 		size_t max, size_t *n)
 {
@@ -545,7 +574,7 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 		size_t klen;
 		struct qrec q;
 		MDB_txn *txn;
-		MDB_cursor *c = NULL;
+		MDB_cursor *c = NULL, *mc = NULL;
 		MDB_val k, v;
 		int exists, changed = 0, r;
 		size_t got = 0;
@@ -562,8 +591,10 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 		if (exists && q.ready) {
 			/* read once: now (monotonic, for due_ns) is read once too */
 			int64_t wall = mst__wall_ms();
+			int placed = 0;
 
-			if ((r = mdb_cursor_open(txn, lb->dbi[DB_READY], &c))) {
+			if ((r = mdb_cursor_open(txn, lb->dbi[DB_READY], &c)) ||
+			    (max > 1 && (r = mdb_cursor_open(txn, lb->dbi[DB_MSGS], &mc)))) {
 				rc = local__err(r);
 				goto abort;
 			}
@@ -588,7 +619,7 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 				l.pid = bus->owner.pid;
 				l.start = bus->owner.start;
 				l.due_ns = now + lease_ms * 1000000;
-				if ((rc = get_msg(lb, txn, id, &mv, &m)) < 0) {
+				if ((rc = recv_msg(lb, txn, mc, &placed, id, &mv, &m)) < 0) {
 					if (rc == MST_ENOTFOUND)
 						rc = MST_ECORRUPT;
 					goto abort;
@@ -619,7 +650,9 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 				r = reseek(c, &k, &v, kb2, klen);
 			}
 			mdb_cursor_close(c);
-			c = NULL;
+			if (mc)
+				mdb_cursor_close(mc);
+			c = mc = NULL;
 		}
 		if (changed) {
 			if ((rc = q_put(lb, txn, queue, &q)) < 0)
@@ -675,6 +708,8 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 abort:
 		if (c)
 			mdb_cursor_close(c);
+		if (mc)
+			mdb_cursor_close(mc);
 		local__abort(lb, txn);
 fail:
 		if (rc == MST_EFULL && got > 1) {

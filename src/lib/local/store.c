@@ -92,9 +92,9 @@ int local__err(int rc)
  * (heal_meta). Opening a bus takes wlock too, around mdb_env_open, so that a process
  * opening a store that nobody has open any more repairs it before LMDB reads it. */
 
-#define META_OFF 16       /* the meta sits after the 16-byte page header */
+#define META_OFF 16 /* the meta sits after the 16-byte page header */
 #define META_MAGIC 0xbeefc0deu
-#define META_TXNID 128    /* offset of mm_txnid in MDB_meta (data format version 1) */
+#define META_TXNID 128 /* offset of mm_txnid in MDB_meta (data format version 1) */
 
 /* The holder of wlock died in the commit of transaction c, after storing c into one of
  * the two meta pages (the other holds c - 1) and maybe before the rest of that page.
@@ -144,7 +144,7 @@ static int heal_meta(struct local_bus *lb, int alone)
 			goto out;
 	}
 	__atomic_store_n((uint64_t *)(meta[newer] + META_TXNID), c >= 2 ? c - 2 : 0,
-			 __ATOMIC_SEQ_CST);
+	                 __ATOMIC_SEQ_CST);
 	healed = 1;
 out:
 	munmap(map, len);
@@ -220,7 +220,7 @@ int local__commit(struct local_bus *lb, MDB_txn *txn)
 
 	if (w)
 		__atomic_store_n(&lb->wake->committing, (uint64_t)mdb_txn_id(txn),
-				 __ATOMIC_SEQ_CST);
+		                 __ATOMIC_SEQ_CST);
 	rc = mdb_txn_commit(txn);
 	if (w) {
 		__atomic_store_n(&lb->wake->committing, 0, __ATOMIC_SEQ_CST);
