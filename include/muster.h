@@ -188,6 +188,16 @@ int mst_nack(mst_bus *bus, uint64_t id, int64_t delay_ms);
 /* Extends the lease of message id to lease_ms from now. Errors as mst_ack. */
 int mst_touch(mst_bus *bus, uint64_t id, int64_t lease_ms);
 
+enum mst_settle { MST_SETTLE_ACK = 1, MST_SETTLE_NACK = 2, MST_SETTLE_TOUCH = 3 };
+
+/* Acks, nacks (ready after ms) or touches (lease ms from now; 0: the queue's lease)
+ * the n messages ids in one commit. results (n entries, may be NULL) receive 0 or
+ * MST_ENOTHELD for each id. Returns 0 when every id was settled; MST_ENOTHELD when some
+ * were not held (the others are settled all the same); any other error means none was
+ * settled (results then hold that error for the ids that had passed). */
+int mst_settle_batch(mst_bus *bus, enum mst_settle op, const uint64_t *ids, size_t n,
+		     int64_t ms, int *results);
+
 /* Copies up to max ready messages of queue (in delivery order) into msgs without
  * leasing them. *n receives the count. */
 int mst_peek(mst_bus *bus, const char *queue, mst_msg *msgs, size_t max, size_t *n);

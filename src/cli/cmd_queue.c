@@ -289,12 +289,25 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 		code = EXIT_EMPTY; /* nothing arrived: no output, no noise */
 	else if (rc < 0)
 		code = fail(rc, "cannot receive from '%s'", argv[optind]);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		print_msg(&msgs[i], json, payload_only, !ack);
-		if (ack && (rc = mst_ack(bus, msgs[i].id)) < 0 && code == EXIT_OK)
-			code = fail(rc, "cannot ack %016llx", (unsigned long long)msgs[i].id);
-		mst_msg_free(&msgs[i]);
+	if (ack && n) {
+		/* printed first, then acked together: a crash in between redelivers */
+		uint64_t *ids = calloc(n, sizeof *ids);
+		if (!ids) {
+			code = die(EXIT_SYSTEM, "out of memory");
+		} else {
+			for (i = 0; i < n; i++)
+				ids[i] = msgs[i].id;
+			if (fflush(stdout) != 0)
+				code = die(EXIT_SYSTEM, "cannot write output; messages not acked");
+			else if ((rc = mst_settle_batch(bus, MST_SETTLE_ACK, ids, n, 0, NULL)) < 0)
+				code = fail(rc, "cannot ack");
+			free(ids);
+		}
 	}
+	for (i = 0; i < n; i++)
+		mst_msg_free(&msgs[i]);
 	free(msgs);
 	mst_bus_close(bus);
 	return code;
@@ -308,6 +321,8 @@ static int settle(struct cli *cli, int argc, char **argv, int op)
 					   {0, 0, 0, 0}};
 	int64_t ms = 0;
 	mst_bus *bus;
+	uint64_t *ids;
+	int *res;
 	int o, i, rc, code = EXIT_OK;
 
 	optind = 0;
@@ -331,19 +346,35 @@ static int settle(struct cli *cli, int argc, char **argv, int op)
 			return die(EXIT_USAGE, "invalid message id '%.100s' (16 hex digits)",
 				   argv[i]);
 	}
-	if ((code = cli_open(cli, CLI_OWNER | CLI_EXISTING, &bus)))
+	ids = calloc((size_t)(argc - optind), sizeof *ids);
+	res = calloc((size_t)(argc - optind), sizeof *res);
+	if (!ids || !res) {
+		free(ids);
+		free(res);
+		return die(EXIT_SYSTEM, "out of memory");
+	}
+	for (i = optind; i < argc; i++)
+		parse_id(argv[i], &ids[i - optind]);
+	if ((code = cli_open(cli, CLI_OWNER | CLI_EXISTING, &bus))) {
+		free(ids);
+		free(res);
 		return code;
+	}
+	/* all ids in one commit; each one that fails is named */
+	rc = mst_settle_batch(bus, op == 1 ? MST_SETTLE_ACK : op == 2 ? MST_SETTLE_NACK
+								     : MST_SETTLE_TOUCH,
+			      ids, (size_t)(argc - optind), ms, res);
 	for (i = optind; i < argc; i++) {
-		uint64_t id;
-		parse_id(argv[i], &id);
-		rc = op == 1 ? mst_ack(bus, id) : op == 2 ? mst_nack(bus, id, ms)
-							   : mst_touch(bus, id, ms);
-		if (rc < 0) {
-			int c = fail(rc, "cannot %s %s", argv[0], argv[i]);
+		if (res[i - optind] < 0) {
+			int c = fail(res[i - optind], "cannot %s %s", argv[0], argv[i]);
 			if (code == EXIT_OK)
 				code = c;
 		}
 	}
+	if (rc < 0 && code == EXIT_OK)
+		code = fail(rc, "cannot %s", argv[0]);
+	free(ids);
+	free(res);
 	mst_bus_close(bus);
 	return code;
 }

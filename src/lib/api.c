@@ -128,21 +128,37 @@ int mst_ack(mst_bus *bus, uint64_t id)
 {
 	if (!bus)
 		return MST_EINVAL;
-	return bus->be->settle(bus, id, MST__ACK, 0);
+	return bus->be->settle(bus, &id, 1, MST__ACK, 0, NULL);
 }
 
 int mst_nack(mst_bus *bus, uint64_t id, int64_t delay_ms)
 {
 	if (!bus || delay_ms < 0)
 		return MST_EINVAL;
-	return bus->be->settle(bus, id, MST__NACK, delay_ms);
+	return bus->be->settle(bus, &id, 1, MST__NACK, delay_ms, NULL);
 }
 
 int mst_touch(mst_bus *bus, uint64_t id, int64_t lease_ms)
 {
 	if (!bus || lease_ms < 0)
 		return MST_EINVAL;
-	return bus->be->settle(bus, id, MST__TOUCH, lease_ms);
+	return bus->be->settle(bus, &id, 1, MST__TOUCH, lease_ms, NULL);
+}
+
+int mst_settle_batch(mst_bus *bus, enum mst_settle op, const uint64_t *ids, size_t n,
+		     int64_t ms, int *results)
+{
+	if (!bus || (!ids && n) || ms < 0)
+		return MST_EINVAL;
+	if (op != MST_SETTLE_ACK && op != MST_SETTLE_NACK && op != MST_SETTLE_TOUCH)
+		return MST_EINVAL;
+	if (n == 0)
+		return 0;
+	return bus->be->settle(bus, ids, n,
+			       op == MST_SETTLE_ACK ? MST__ACK
+			       : op == MST_SETTLE_NACK ? MST__NACK
+						       : MST__TOUCH,
+			       ms, results);
 }
 
 int mst_peek(mst_bus *bus, const char *queue, mst_msg *msgs, size_t max, size_t *n)

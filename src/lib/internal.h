@@ -48,7 +48,11 @@ struct mst__backend {
 		    const mst_send_opts *opts, uint64_t *ids);
 	int (*recv)(mst_bus *bus, const char *queue, const mst_recv_opts *opts,
 		    mst_msg *msgs, size_t max, size_t *n);
-	int (*settle)(mst_bus *bus, uint64_t id, int op, int64_t ms);
+	/* ack, nack or touch ids[0..n) in one commit; results[i] (may be NULL) gets 0 or
+	 * MST_ENOTHELD per id; returns 0, MST_ENOTHELD if any was not held (the rest are
+	 * settled), or another error (nothing settled) */
+	int (*settle)(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t ms,
+		      int *results);
 	int (*peek)(mst_bus *bus, const char *queue, mst_msg *msgs, size_t max, size_t *n);
 	int (*queue_list)(mst_bus *bus, const char *only, mst_queue_info **out, size_t *n);
 	int (*queue_config)(mst_bus *bus, const char *queue, uint32_t max_attempts,

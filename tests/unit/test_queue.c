@@ -115,6 +115,48 @@ START_TEST(test_send_recv_ack)
 }
 END_TEST
 
+START_TEST(test_settle_batch)
+{
+	mst_bus *bus = unit_bus();
+	uint64_t ids[5], bogus[3];
+	int res[5], i;
+	mst_msg m;
+
+	for (i = 0; i < 4; i++) {
+		ids[i] = send_str(bus, i < 2 ? "a" : "b", "x", 0);
+		m = recv_one(bus, i < 2 ? "a" : "b", 0, 0);
+		ck_assert_uint_eq(m.id, ids[i]);
+		mst_msg_free(&m);
+	}
+	ids[4] = ids[3] + 1000; /* never sent */
+	/* one unknown id: the others are acked all the same, in one commit */
+	ck_assert_int_eq(mst_settle_batch(bus, MST_SETTLE_ACK, ids, 5, 0, res), MST_ENOTHELD);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(res[i], 0);
+	ck_assert_int_eq(res[4], MST_ENOTHELD);
+	assert_counts(bus, "a", 0, 0, 0);
+	assert_counts(bus, "b", 0, 0, 0);
+	/* acked ones are no longer held */
+	ck_assert_int_eq(mst_settle_batch(bus, MST_SETTLE_ACK, ids, 2, 0, res), MST_ENOTHELD);
+	ck_assert_int_eq(res[0], MST_ENOTHELD);
+	ck_assert_int_eq(res[1], MST_ENOTHELD);
+	/* a batch nack returns every message with attempt 2 */
+	for (i = 0; i < 3; i++) {
+		bogus[i] = send_str(bus, "c", "y", 0);
+		m = recv_one(bus, "c", 0, 0);
+		mst_msg_free(&m);
+	}
+	ck_assert_int_eq(mst_settle_batch(bus, MST_SETTLE_NACK, bogus, 3, 0, NULL), 0);
+	assert_counts(bus, "c", 3, 0, 0);
+	m = recv_one(bus, "c", 0, 0);
+	ck_assert_uint_eq(m.attempt, 2);
+	mst_msg_free(&m);
+	ck_assert_int_eq(mst_settle_batch(bus, 99, bogus, 3, 0, NULL), MST_EINVAL);
+	ck_assert_int_eq(mst_settle_batch(bus, MST_SETTLE_ACK, NULL, 0, 0, NULL), 0);
+	mst_bus_close(bus);
+}
+END_TEST
+
 START_TEST(test_batch)
 {
 	enum { N = 100 };
@@ -1100,6 +1142,7 @@ Suite *suite_queue(void)
 	tcase_set_timeout(tp, 30);
 	suite_add_tcase(s, tp);
 	tcase_add_test(tf, test_bus_full);
+	tcase_add_test(tf, test_settle_batch);
 	tcase_add_test(tf, test_full_send_waits_for_room);
 	tcase_set_timeout(tf, 30);
 	suite_add_tcase(s, tf);

@@ -101,7 +101,8 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 		const mst_send_opts *opts, uint64_t *ids);
 int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg *msgs,
 		size_t max, size_t *n);
-int local__settle(mst_bus *bus, uint64_t id, int op, int64_t ms);
+int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t ms,
+		  int *results);
 int local__peek(mst_bus *bus, const char *queue, mst_msg *msgs, size_t max, size_t *n);
 int local__queue_list(mst_bus *bus, const char *only, mst_queue_info **out, size_t *n);
 int local__queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts,

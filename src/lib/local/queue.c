@@ -726,88 +726,146 @@ fail:
 	}
 }
 
-int local__settle(mst_bus *bus, uint64_t id, int op, int64_t ms)
+/* The queue record a batch of settlements is working on: loaded on first use, written
+ * back when the batch moves to another queue and at the end. */
+struct qcache {
+	char name[MST_NAME_MAX + 1];
+	struct qrec q;
+	int loaded, dirty;
+};
+
+static int qcache_use(struct local_bus *lb, MDB_txn *txn, struct qcache *qc, const char *name)
+{
+	int rc;
+
+	if (qc->loaded && !strcmp(qc->name, name))
+		return 0;
+	if (qc->loaded && qc->dirty && (rc = q_put(lb, txn, qc->name, &qc->q)) < 0)
+		return rc;
+	snprintf(qc->name, sizeof qc->name, "%s", name);
+	qc->loaded = 1;
+	qc->dirty = 0;
+	return q_get(lb, txn, name, &qc->q, NULL);
+}
+
+/* Settles one message inside txn. MST_ENOTHELD leaves the transaction usable; any
+ * other error does not. *wake_queue is set when the queue (or its dead letters) gained
+ * a ready message. */
+static int settle_one(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id, int op,
+		      int64_t ms, int64_t now, int *wake_queue)
 {
 	struct local_bus *lb = LB(bus);
 	char queue[MST_NAME_MAX + 1], kb[KEYBUF];
 	struct mrec m;
 	struct lrec l;
-	struct qrec q;
-	MDB_txn *txn;
 	MDB_val mv, k, v;
-	int64_t now = mst_now_ns();
 	int rc, r;
 
-	if ((rc = local__txn(lb, 0, &txn)) < 0)
-		return rc;
 	rc = get_msg(lb, txn, id, &mv, &m);
-	if (rc < 0) {
-		if (rc == MST_ENOTFOUND)
-			rc = MST_ENOTHELD;
-		goto abort;
-	}
+	if (rc < 0)
+		return rc == MST_ENOTFOUND ? MST_ENOTHELD : rc;
 	memcpy(queue, m.queue, m.qlen);
 	queue[m.qlen] = 0;
 	k.mv_size = local__key(kb, queue, &id, 1, -1);
 	k.mv_data = kb;
 	r = mdb_get(txn, lb->dbi[DB_LEASES], &k, &v);
-	if (r) {
-		rc = r == MDB_NOTFOUND ? MST_ENOTHELD : local__err(r);
-		goto abort;
-	}
+	if (r)
+		return r == MDB_NOTFOUND ? MST_ENOTHELD : local__err(r);
 	if ((rc = codec_lrec_decode(v.mv_data, v.mv_size, &l)) < 0)
-		goto abort;
-	if (l.pid != bus->owner.pid || l.start != bus->owner.start) {
-		rc = MST_ENOTHELD;
-		goto abort;
-	}
-	if ((rc = q_get(lb, txn, queue, &q, NULL)) < 0)
-		goto abort;
+		return rc;
+	if (l.pid != bus->owner.pid || l.start != bus->owner.start)
+		return MST_ENOTHELD;
+	if ((rc = qcache_use(lb, txn, qc, queue)) < 0)
+		return rc;
 	if (op == MST__TOUCH) {
 		unsigned char lv[LREC_SIZE];
 		MDB_val nv = {LREC_SIZE, lv};
 
-		l.due_ns = now + (ms > 0 ? ms : q.lease_ms) * 1000000;
+		l.due_ns = now + (ms > 0 ? ms : qc->q.lease_ms) * 1000000;
 		codec_lrec_encode(&l, lv);
-		if ((r = mdb_put(txn, lb->dbi[DB_LEASES], &k, &nv, 0))) {
-			rc = local__err(r);
-			goto abort;
-		}
-		return local__commit(lb, txn);
+		return local__err(mdb_put(txn, lb->dbi[DB_LEASES], &k, &nv, 0));
 	}
-	if ((r = mdb_del(txn, lb->dbi[DB_LEASES], &k, NULL))) {
-		rc = local__err(r);
-		goto abort;
-	}
-	q.leased--;
+	if ((r = mdb_del(txn, lb->dbi[DB_LEASES], &k, NULL)))
+		return local__err(r);
+	qc->q.leased--;
+	qc->dirty = 1;
 	if (op == MST__ACK) {
 		unsigned char ib[8];
 		MDB_val ik = {8, ib};
 
 		local__put_be64(ib, id);
-		if ((r = mdb_del(txn, lb->dbi[DB_MSGS], &ik, NULL))) {
-			rc = local__err(r);
-			goto abort;
-		}
-		q.acked++;
-	} else if ((rc = requeue(lb, txn, queue, &q, id, l.attempt,
-				 ms > 0 ? ms * 1000000 : 0, now)) < 0) {
-		goto abort;
+		if ((r = mdb_del(txn, lb->dbi[DB_MSGS], &ik, NULL)))
+			return local__err(r);
+		qc->q.acked++;
+		return 0;
 	}
-	if ((rc = q_put(lb, txn, queue, &q)) < 0)
+	*wake_queue = 1;
+	return requeue(lb, txn, queue, &qc->q, id, l.attempt, ms > 0 ? ms * 1000000 : 0, now);
+}
+
+int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t ms,
+		  int *results)
+{
+	struct local_bus *lb = LB(bus);
+	struct qcache qc = {.loaded = 0};
+	struct {
+		char name[MST_NAME_MAX + 1], dlq[MST_NAME_MAX + 1];
+	} *woken = NULL;
+	size_t nwoken = 0, i;
+	MDB_txn *txn;
+	int64_t now = mst_now_ns();
+	int rc, worst = 0, done = 0;
+
+	if (op == MST__NACK && !(woken = malloc(n * sizeof *woken)))
+		return -ENOMEM;
+	if ((rc = local__txn(lb, 0, &txn)) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		int wq = 0;
+
+		rc = settle_one(bus, txn, &qc, ids[i], op, ms, now, &wq);
+		if (results)
+			results[i] = rc;
+		if (rc == MST_ENOTHELD) {
+			worst = rc;
+			continue;
+		}
+		if (rc < 0)
+			goto abort;
+		done++;
+		/* queues that gained ready messages are woken after the commit */
+		if (wq && (!nwoken || strcmp(woken[nwoken - 1].name, qc.name))) {
+			memcpy(woken[nwoken].name, qc.name, sizeof qc.name);
+			memcpy(woken[nwoken].dlq, qc.q.dlq, sizeof qc.q.dlq);
+			nwoken++;
+		}
+	}
+	if (!done) {
+		local__abort(lb, txn);
+		rc = worst;
+		goto out;
+	}
+	if (qc.dirty && (rc = q_put(lb, txn, qc.name, &qc.q)) < 0)
 		goto abort;
 	if ((rc = local__commit(lb, txn)) < 0)
-		return rc;
-	if (op == MST__ACK) {
+		goto failed;
+	if (op == MST__ACK)
 		local__wake(local__slot(lb, WAKE_SPACE, ""));
-	} else {
-		local__wake(local__slot(lb, WAKE_QUEUE, queue));
-		if (q.dlq[0])
-			local__wake(local__slot(lb, WAKE_QUEUE, q.dlq));
+	for (i = 0; i < nwoken; i++) {
+		local__wake(local__slot(lb, WAKE_QUEUE, woken[i].name));
+		if (woken[i].dlq[0])
+			local__wake(local__slot(lb, WAKE_QUEUE, woken[i].dlq));
 	}
-	return 0;
+	rc = worst;
+	goto out;
 abort:
 	local__abort(lb, txn);
+failed:
+	for (i = 0; results && i < n; i++)
+		if (results[i] == 0)
+			results[i] = rc;
+out:
+	free(woken);
 	return rc;
 }
 
