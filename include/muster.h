@@ -34,22 +34,22 @@ extern "C" {
 #define MST_PAYLOAD_MAX_DEFAULT (1024 * 1024)
 
 /* Error codes. X(name, value, message); one table generates enum, names and text. */
-#define MST_ERRORS(X)                                                               \
-	X(MST_EINVAL, -1000, "invalid argument")                                    \
-	X(MST_ENAME, -1001, "invalid name (allowed: [A-Za-z0-9._:-]{1,128})")       \
-	X(MST_ETOOBIG, -1002, "payload too large")                                  \
-	X(MST_ENOTFOUND, -1003, "not found")                                        \
-	X(MST_ENOTHELD, -1004, "not held by this caller")                           \
-	X(MST_EEMPTY, -1005, "nothing available")                                   \
-	X(MST_ETIMEOUT, -1006, "timed out")                                         \
-	X(MST_EFULL, -1007, "bus is full")                                          \
-	X(MST_ECONFLICT, -1008, "revision conflict")                                \
-	X(MST_EBUSY, -1009, "held by another process")                              \
-	X(MST_EINSECURE, -1010, "bus directory is not safe to use")                 \
-	X(MST_ECORRUPT, -1011, "bus store is corrupt")                              \
-	X(MST_EVERSION, -1012, "bus store has an unsupported version")              \
-	X(MST_ENOOWNER, -1013, "the owning process is gone")                        \
-	X(MST_EBACKEND, -1014, "backend failure")                                   \
+#define MST_ERRORS(X)                                                                              \
+	X(MST_EINVAL, -1000, "invalid argument")                                                   \
+	X(MST_ENAME, -1001, "invalid name (allowed: [A-Za-z0-9._:-]{1,128})")                      \
+	X(MST_ETOOBIG, -1002, "payload too large")                                                 \
+	X(MST_ENOTFOUND, -1003, "not found")                                                       \
+	X(MST_ENOTHELD, -1004, "not held by this caller")                                          \
+	X(MST_EEMPTY, -1005, "nothing available")                                                  \
+	X(MST_ETIMEOUT, -1006, "timed out")                                                        \
+	X(MST_EFULL, -1007, "bus is full")                                                         \
+	X(MST_ECONFLICT, -1008, "revision conflict")                                               \
+	X(MST_EBUSY, -1009, "held by another process")                                             \
+	X(MST_EINSECURE, -1010, "bus directory is not safe to use")                                \
+	X(MST_ECORRUPT, -1011, "bus store is corrupt")                                             \
+	X(MST_EVERSION, -1012, "bus store has an unsupported version")                             \
+	X(MST_ENOOWNER, -1013, "the owning process is gone")                                       \
+	X(MST_EBACKEND, -1014, "backend failure")                                                  \
 	X(MST_EURL, -1015, "unsupported bus URL")
 
 enum mst_error {
@@ -126,10 +126,10 @@ int mst_bus_locate(const char *url, char *dir, size_t dirsz, char *why, size_t w
  */
 
 typedef struct mst_send_opts {
-	int priority;       /* 0..9, higher first; default 0 */
-	int64_t delay_ms;   /* not ready before this delay; default 0 */
-	const char *key;    /* idempotency key: a repeated key returns the first id */
-	int64_t wait_ms;    /* when the bus is full: wait this long for room (0: fail) */
+	int priority;	  /* 0..9, higher first; default 0 */
+	int64_t delay_ms; /* not ready before this delay; default 0 */
+	const char *key;  /* idempotency key: a repeated key returns the first id */
+	int64_t wait_ms;  /* when the bus is full: wait this long for room (0: fail) */
 } mst_send_opts;
 
 /* Sends one message of len bytes (binary safe) to queue, creating the queue when
@@ -150,17 +150,17 @@ int mst_send_batch(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t 
 		   const mst_send_opts *opts, uint64_t *ids);
 
 typedef struct mst_recv_opts {
-	int64_t wait_ms;   /* how long to wait for a message; default 0 */
-	int64_t lease_ms;  /* lease duration; 0 means the queue's default (30 s) */
+	int64_t wait_ms;  /* how long to wait for a message; default 0 */
+	int64_t lease_ms; /* lease duration; 0 means the queue's default (30 s) */
 } mst_recv_opts;
 
 typedef struct mst_msg {
 	uint64_t id;
-	void *data;          /* payload, NUL-terminated for convenience (not counted) */
+	void *data; /* payload, NUL-terminated for convenience (not counted) */
 	size_t len;
 	int priority;
-	uint32_t attempt;    /* 1 on first delivery */
-	int64_t sent_ms;     /* wall-clock time of send, ms since the epoch */
+	uint32_t attempt;	/* 1 on first delivery */
+	int64_t sent_ms;	/* wall-clock time of send, ms since the epoch */
 	int64_t lease_until_ms; /* wall-clock expiry of the lease (0 for peek) */
 	char queue[MST_NAME_MAX + 1];
 } mst_msg;
@@ -169,8 +169,8 @@ typedef struct mst_msg {
  * opts->wait_ms for the first one (later ones are taken only if ready). *n receives
  * the count. Each message must be released with mst_msg_free.
  * Errors: MST_ENAME, MST_EEMPTY (wait 0, nothing ready), MST_ETIMEOUT, -errno. */
-int mst_recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg *msgs,
-	     size_t max, size_t *n);
+int mst_recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg *msgs, size_t max,
+	     size_t *n);
 
 /* Frees the payload of msg (not msg itself). NULL and repeated calls are safe. */
 void mst_msg_free(mst_msg *msg);
@@ -195,8 +195,8 @@ enum mst_settle { MST_SETTLE_ACK = 1, MST_SETTLE_NACK = 2, MST_SETTLE_TOUCH = 3 
  * MST_ENOTHELD for each id. Returns 0 when every id was settled; MST_ENOTHELD when some
  * were not held (the others are settled all the same); any other error means none was
  * settled (results then hold that error for the ids that had passed). */
-int mst_settle_batch(mst_bus *bus, enum mst_settle op, const uint64_t *ids, size_t n,
-		     int64_t ms, int *results);
+int mst_settle_batch(mst_bus *bus, enum mst_settle op, const uint64_t *ids, size_t n, int64_t ms,
+		     int *results);
 
 /* Copies up to max ready messages of queue (in delivery order) into msgs without
  * leasing them. *n receives the count. */
@@ -219,8 +219,8 @@ int mst_queue_stat(mst_bus *bus, const char *queue, mst_queue_info *info);
 
 /* Sets a queue's policy (creating the queue). max_attempts 0, lease_ms 0 or
  * dead_letter NULL keep the current value. */
-int mst_queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts,
-		     int64_t lease_ms, const char *dead_letter);
+int mst_queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts, int64_t lease_ms,
+		     const char *dead_letter);
 
 /* Frees memory returned by list functions. NULL is allowed. */
 void mst_free(void *p);
@@ -230,14 +230,13 @@ void mst_free(void *p);
  */
 
 typedef struct mst_topic_opts {
-	uint64_t max_count;  /* keep at most this many entries; 0 keeps the current */
-	int64_t max_age_ms;  /* drop entries older than this; 0 keeps the current */
+	uint64_t max_count; /* keep at most this many entries; 0 keeps the current */
+	int64_t max_age_ms; /* drop entries older than this; 0 keeps the current */
 } mst_topic_opts;
 
 /* Appends len bytes to topic, creating it. *seq (may be NULL) receives its number.
  * Entries beyond the topic's retention are removed in the same commit. */
-int mst_publish(mst_bus *bus, const char *topic, const void *data, size_t len,
-		uint64_t *seq);
+int mst_publish(mst_bus *bus, const char *topic, const void *data, size_t len, uint64_t *seq);
 
 /* Sets retention of topic (creating it). */
 int mst_topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts);
@@ -250,8 +249,8 @@ int mst_topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts
  * waiting up to wait_ms for the first. Entries are returned as mst_msg with id =
  * sequence; release each with mst_msg_free. *next receives the sequence to pass as
  * from to continue. Errors: MST_ETIMEOUT, MST_EEMPTY (wait 0), MST_ENAME. */
-int mst_subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms,
-		  mst_msg *msgs, size_t max, size_t *n, uint64_t *next);
+int mst_subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms, mst_msg *msgs,
+		  size_t max, size_t *n, uint64_t *next);
 
 /* ---------------------------------------------------------------------------------
  * Key-value store. Every change gets a new bus-wide revision number.
@@ -259,22 +258,21 @@ int mst_subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_m
 
 typedef struct mst_kv {
 	char key[MST_NAME_MAX + 1];
-	void *value;   /* NUL-terminated for convenience (not counted) */
+	void *value; /* NUL-terminated for convenience (not counted) */
 	size_t len;
-	uint64_t rev;  /* revision of the last change; 0 when deleted */
+	uint64_t rev; /* revision of the last change; 0 when deleted */
 } mst_kv;
 
 /* Reads key. Errors: MST_ENOTFOUND. Free with mst_kv_free. */
 int mst_kv_get(mst_bus *bus, const char *key, mst_kv *out);
 
 /* Sets key to value; *rev (may be NULL) receives the new revision. */
-int mst_kv_set(mst_bus *bus, const char *key, const void *value, size_t len,
-	       uint64_t *rev);
+int mst_kv_set(mst_bus *bus, const char *key, const void *value, size_t len, uint64_t *rev);
 
 /* Sets key only if its current revision is expected (0: the key must not exist).
  * Errors: MST_ECONFLICT. */
-int mst_kv_cas(mst_bus *bus, const char *key, uint64_t expected, const void *value,
-	       size_t len, uint64_t *rev);
+int mst_kv_cas(mst_bus *bus, const char *key, uint64_t expected, const void *value, size_t len,
+	       uint64_t *rev);
 
 /* Deletes key. Errors: MST_ENOTFOUND. */
 int mst_kv_del(mst_bus *bus, const char *key);
@@ -286,8 +284,7 @@ int mst_kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n);
 /* Waits until key changes to a revision above since (0: any existing value is a
  * change), up to wait_ms. On success *out holds the new state (rev 0 and no value
  * when the key was deleted). Errors: MST_ETIMEOUT, MST_EEMPTY (wait 0). */
-int mst_kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms,
-		 mst_kv *out);
+int mst_kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms, mst_kv *out);
 
 void mst_kv_free(mst_kv *kv);
 void mst_kv_list_free(mst_kv *list, size_t n);
@@ -319,13 +316,13 @@ int mst_lock_held(mst_bus *bus, const char *name);
  */
 
 typedef struct mst_stats {
-	uint64_t store_bytes;   /* size reserved for the store (the quota) */
-	uint64_t used_bytes;    /* pages in use */
+	uint64_t store_bytes; /* size reserved for the store (the quota) */
+	uint64_t used_bytes;  /* pages in use */
 	uint64_t queues, topics, keys;
 	uint64_t ready, leased, delayed, dead;
 	uint64_t sent, acked, redelivered;
 	uint64_t readers_max, readers_used;
-	int writemap;           /* store written through its shared mapping */
+	int writemap; /* store written through its shared mapping */
 } mst_stats;
 
 int mst_stats_get(mst_bus *bus, mst_stats *out);

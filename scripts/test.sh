@@ -14,7 +14,7 @@ for variant in plain sanitize; do
 	if [ "$variant" = plain ]; then
 		args=(WERROR=1)
 	else
-		args=(WERROR=1 SANITIZE=address,undefined)
+		args=(WERROR=1 "SANITIZE=address,undefined")
 	fi
 	echo "=== build ($variant)"
 	if ! make -s -j"$jobs" "${args[@]}" all >/dev/null; then

@@ -14,21 +14,21 @@
 
 enum {
 	EXIT_OK = 0,
-	EXIT_EMPTY = 1,     /* nothing arrived in time, lock busy */
-	EXIT_USAGE = 2,     /* bad arguments, invalid name or value */
-	EXIT_NOTFOUND = 3,  /* unknown queue, key, topic or bus */
-	EXIT_NOTHELD = 4,   /* ack/nack/touch of a message the caller does not hold */
-	EXIT_CONFLICT = 5,  /* compare-and-set lost */
-	EXIT_FULL = 6,      /* bus full (quota or file system) */
-	EXIT_TOOBIG = 7,    /* payload above the limit */
-	EXIT_UNUSABLE = 8,  /* bus directory unsafe, store corrupt or of another version */
-	EXIT_NOOWNER = 9,   /* the process that would own a lease is gone */
-	EXIT_SYSTEM = 111,  /* system failure */
+	EXIT_EMPTY = 1,	   /* nothing arrived in time, lock busy */
+	EXIT_USAGE = 2,	   /* bad arguments, invalid name or value */
+	EXIT_NOTFOUND = 3, /* unknown queue, key, topic or bus */
+	EXIT_NOTHELD = 4,  /* ack/nack/touch of a message the caller does not hold */
+	EXIT_CONFLICT = 5, /* compare-and-set lost */
+	EXIT_FULL = 6,	   /* bus full (quota or file system) */
+	EXIT_TOOBIG = 7,   /* payload above the limit */
+	EXIT_UNUSABLE = 8, /* bus directory unsafe, store corrupt or of another version */
+	EXIT_NOOWNER = 9,  /* the process that would own a lease is gone */
+	EXIT_SYSTEM = 111, /* system failure */
 };
 
 struct cli {
-	const char *bus_url;  /* --bus or NULL */
-	long owner;           /* --owner, 0 if not given */
+	const char *bus_url; /* --bus or NULL */
+	long owner;	     /* --owner, 0 if not given */
 	const char *prog;
 };
 

@@ -74,7 +74,8 @@ static const char *container_kind(void)
 		return "podman";
 	if (getenv("KUBERNETES_SERVICE_HOST"))
 		return "kubernetes";
-	if (slurp("/proc/1/environ", buf, sizeof buf) == 0 && memmem(buf, sizeof buf, "container=", 10))
+	if (slurp("/proc/1/environ", buf, sizeof buf) == 0 &&
+	    memmem(buf, sizeof buf, "container=", 10))
 		return "container";
 	return "none detected";
 }
@@ -201,9 +202,9 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
 		if (bus_rc == 0)
 			printf("{\"exists\":true,\"store_bytes\":%llu,\"used_bytes\":%llu,"
 			       "\"writemap\":%s,\"readers_max\":%llu,\"queues\":%llu}",
-			       (unsigned long long)st.store_bytes, (unsigned long long)st.used_bytes,
-			       st.writemap ? "true" : "false", (unsigned long long)st.readers_max,
-			       (unsigned long long)st.queues);
+			       (unsigned long long)st.store_bytes,
+			       (unsigned long long)st.used_bytes, st.writemap ? "true" : "false",
+			       (unsigned long long)st.readers_max, (unsigned long long)st.queues);
 		else if (bus_rc == MST_ENOTFOUND)
 			printf("{\"exists\":false}");
 		else
@@ -212,8 +213,8 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
 	} else {
 		printf("muster %s\n", MST_VERSION);
 		printf("bus directory   %s\n  why           %s\n", dir, why);
-		printf("  file system   %s, %llu MiB, %llu MiB free\n", bus_fs.ok ? bus_fs.type : "?",
-		       bus_fs.size >> 20, bus_fs.avail >> 20);
+		printf("  file system   %s, %llu MiB, %llu MiB free\n",
+		       bus_fs.ok ? bus_fs.type : "?", bus_fs.size >> 20, bus_fs.avail >> 20);
 		if (shm_fs.ok)
 			printf("/dev/shm        %s, %llu MiB, %llu MiB free%s\n", shm_fs.type,
 			       shm_fs.size >> 20, shm_fs.avail >> 20,
@@ -273,7 +274,8 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		json_str(stdout, mst_bus_path(bus), strlen(mst_bus_path(bus)));
 		printf(",\"store_bytes\":%llu,\"used_bytes\":%llu,\"writemap\":%s,"
 		       "\"readers_max\":%llu,\"readers_used\":%llu,\"queues\":%llu,\"topics\":%llu,"
-		       "\"keys\":%llu,\"ready\":%llu,\"leased\":%llu,\"delayed\":%llu,\"dead\":%llu,"
+		       "\"keys\":%llu,\"ready\":%llu,\"leased\":%llu,\"delayed\":%llu,\"dead\":%"
+		       "llu,"
 		       "\"sent\":%llu,\"acked\":%llu,\"redelivered\":%llu,\"queue\":{",
 		       (unsigned long long)st.store_bytes, (unsigned long long)st.used_bytes,
 		       st.writemap ? "true" : "false", (unsigned long long)st.readers_max,
@@ -297,13 +299,15 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 	} else {
 		printf("bus %s\n", mst_bus_path(bus));
 		printf("store: %llu MiB reserved, %llu KiB used, %s\n",
-		       (unsigned long long)st.store_bytes >> 20, (unsigned long long)st.used_bytes >> 10,
+		       (unsigned long long)st.store_bytes >> 20,
+		       (unsigned long long)st.used_bytes >> 10,
 		       st.writemap ? "writemap" : "no writemap");
 		printf("queues %llu, topics %llu, keys %llu, readers %llu/%llu\n",
 		       (unsigned long long)st.queues, (unsigned long long)st.topics,
 		       (unsigned long long)st.keys, (unsigned long long)st.readers_used,
 		       (unsigned long long)st.readers_max);
-		printf("messages: ready %llu, leased %llu, delayed %llu, dead %llu; sent %llu, acked "
+		printf("messages: ready %llu, leased %llu, delayed %llu, dead %llu; sent %llu, "
+		       "acked "
 		       "%llu, redelivered %llu\n",
 		       (unsigned long long)st.ready, (unsigned long long)st.leased,
 		       (unsigned long long)st.delayed, (unsigned long long)st.dead,

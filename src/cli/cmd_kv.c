@@ -12,7 +12,8 @@
 static int key_ok(const char *key)
 {
 	if (mst_name_check(key) < 0)
-		return die(EXIT_USAGE, "invalid key '%.200s' (allowed: [A-Za-z0-9._:-]{1,128})", key);
+		return die(EXIT_USAGE, "invalid key '%.200s' (allowed: [A-Za-z0-9._:-]{1,128})",
+			   key);
 	return 0;
 }
 
@@ -47,8 +48,8 @@ static int value_of(int argc, char **argv, int pos, char **data, size_t *len)
 	if (pos < argc) {
 		*len = strlen(argv[pos]);
 		if (*len > pm)
-			return die(EXIT_TOOBIG, "value of %zu bytes is above the limit of %llu", *len,
-				   (unsigned long long)pm);
+			return die(EXIT_TOOBIG, "value of %zu bytes is above the limit of %llu",
+				   *len, (unsigned long long)pm);
 		*data = strdup(argv[pos]);
 		return *data ? 0 : die(EXIT_SYSTEM, "out of memory");
 	}
@@ -195,8 +196,9 @@ int cmd_kv(struct cli *cli, int argc, char **argv)
 	}
 	if (!strcmp(op, "watch")) {
 		if (nargs != 1)
-			return die(EXIT_USAGE,
-				   "usage: muster kv watch KEY [--since REV] [--wait DUR] [--follow]");
+			return die(
+				EXIT_USAGE,
+				"usage: muster kv watch KEY [--since REV] [--wait DUR] [--follow]");
 		if ((code = key_ok(a[0])) || (code = cli_open(cli, 0, &bus)))
 			return code;
 		code = EXIT_OK;

@@ -20,9 +20,8 @@
 
 int cmd_lock(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = {{"wait", required_argument, 0, 'w'},
-					   {"status", no_argument, 0, 's'},
-					   {0, 0, 0, 0}};
+	static const struct option lo[] = {
+		{"wait", required_argument, 0, 'w'}, {"status", no_argument, 0, 's'}, {0, 0, 0, 0}};
 	int64_t wait_ms = -1;
 	bool status = false;
 	mst_lock *lock;
@@ -46,7 +45,8 @@ int cmd_lock(struct cli *cli, int argc, char **argv)
 	if (optind >= argc)
 		return die(EXIT_USAGE, "usage: muster lock NAME [--wait DUR] -- CMD [ARGS...]");
 	if (mst_name_check(argv[optind]) < 0)
-		return die(EXIT_USAGE, "invalid lock name '%.200s' (allowed: [A-Za-z0-9._:-]{1,128})",
+		return die(EXIT_USAGE,
+			   "invalid lock name '%.200s' (allowed: [A-Za-z0-9._:-]{1,128})",
 			   argv[optind]);
 	if (status) {
 		if (argc - optind != 1)
@@ -68,7 +68,8 @@ int cmd_lock(struct cli *cli, int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (argc - optind < 2)
-		return die(EXIT_USAGE, "lock: no command given (muster lock NAME -- CMD [ARGS...])");
+		return die(EXIT_USAGE,
+			   "lock: no command given (muster lock NAME -- CMD [ARGS...])");
 	if ((code = cli_open(cli, 0, &bus)))
 		return code;
 	rc = mst_lock_acquire(bus, argv[optind], wait_ms, &lock);

@@ -42,8 +42,8 @@ static void print_id(uint64_t id, bool json)
 		printf("%016llx\n", (unsigned long long)id);
 }
 
-static int send_batches(mst_bus *bus, const char *queue, const mst_send_opts *so,
-			size_t batch, bool json, size_t payload_max)
+static int send_batches(mst_bus *bus, const char *queue, const mst_send_opts *so, size_t batch,
+			bool json, size_t payload_max)
 {
 	mst_buf *bufs = calloc(batch, sizeof *bufs);
 	uint64_t *ids = calloc(batch, sizeof *ids);
@@ -111,11 +111,14 @@ out:
 
 int cmd_send(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"batch", no_argument, 0, 'b'},	    {"priority", required_argument, 0, 'p'},
-		{"delay", required_argument, 0, 'd'}, {"key", required_argument, 0, 'k'},
-		{"wait", required_argument, 0, 'w'},  {"json", no_argument, 0, 'j'},
-		{"batch-size", required_argument, 0, 'B'}, {0, 0, 0, 0}};
+	static const struct option lo[] = {{"batch", no_argument, 0, 'b'},
+					   {"priority", required_argument, 0, 'p'},
+					   {"delay", required_argument, 0, 'd'},
+					   {"key", required_argument, 0, 'k'},
+					   {"wait", required_argument, 0, 'w'},
+					   {"json", no_argument, 0, 'j'},
+					   {"batch-size", required_argument, 0, 'B'},
+					   {0, 0, 0, 0}};
 	mst_send_opts so = {0};
 	bool batch = false, json = false;
 	uint64_t v, bsize = BATCH_DEFAULT, id;
@@ -231,11 +234,13 @@ static void print_msg(const mst_msg *m, bool json, bool payload_only, bool lease
 
 int cmd_recv(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"wait", required_argument, 0, 'w'}, {"count", required_argument, 0, 'c'},
-		{"lease", required_argument, 0, 'l'}, {"ack", no_argument, 0, 'a'},
-		{"json", no_argument, 0, 'j'},	      {"payload", no_argument, 0, 'P'},
-		{0, 0, 0, 0}};
+	static const struct option lo[] = {{"wait", required_argument, 0, 'w'},
+					   {"count", required_argument, 0, 'c'},
+					   {"lease", required_argument, 0, 'l'},
+					   {"ack", no_argument, 0, 'a'},
+					   {"json", no_argument, 0, 'j'},
+					   {"payload", no_argument, 0, 'P'},
+					   {0, 0, 0, 0}};
 	mst_recv_opts ro = {0};
 	bool json = false, ack = false, payload_only = false;
 	uint64_t count = 1;
@@ -361,8 +366,10 @@ static int settle(struct cli *cli, int argc, char **argv, int op)
 		return code;
 	}
 	/* all ids in one commit; each one that fails is named */
-	rc = mst_settle_batch(bus, op == 1 ? MST_SETTLE_ACK : op == 2 ? MST_SETTLE_NACK
-								     : MST_SETTLE_TOUCH,
+	rc = mst_settle_batch(bus,
+			      op == 1	? MST_SETTLE_ACK
+			      : op == 2 ? MST_SETTLE_NACK
+					: MST_SETTLE_TOUCH,
 			      ids, (size_t)(argc - optind), ms, res);
 	for (i = optind; i < argc; i++) {
 		if (res[i - optind] < 0) {
@@ -396,9 +403,8 @@ int cmd_touch(struct cli *cli, int argc, char **argv)
 
 int cmd_peek(struct cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = {{"count", required_argument, 0, 'c'},
-					   {"json", no_argument, 0, 'j'},
-					   {0, 0, 0, 0}};
+	static const struct option lo[] = {
+		{"count", required_argument, 0, 'c'}, {"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
 	uint64_t count = 10;
 	bool json = false;
 	mst_msg *msgs;
@@ -451,8 +457,7 @@ static void print_queue(const mst_queue_info *q, bool json)
 		       (unsigned long long)q->ready, (unsigned long long)q->leased,
 		       (unsigned long long)q->delayed, (unsigned long long)q->dead,
 		       (unsigned long long)q->sent, (unsigned long long)q->acked,
-		       (unsigned long long)q->redelivered, q->max_attempts,
-		       (long long)q->lease_ms);
+		       (unsigned long long)q->redelivered, q->max_attempts, (long long)q->lease_ms);
 		json_str(stdout, q->dead_letter, strlen(q->dead_letter));
 		putchar('}');
 	} else {
@@ -572,8 +577,8 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
 		       qi.name, (unsigned long long)qi.ready, (unsigned long long)qi.leased,
 		       (unsigned long long)qi.delayed, (unsigned long long)qi.dead,
 		       (unsigned long long)qi.sent, (unsigned long long)qi.acked,
-		       (unsigned long long)qi.redelivered, qi.max_attempts,
-		       (long long)qi.lease_ms, qi.dead_letter[0] ? qi.dead_letter : "(none)");
+		       (unsigned long long)qi.redelivered, qi.max_attempts, (long long)qi.lease_ms,
+		       qi.dead_letter[0] ? qi.dead_letter : "(none)");
 	}
 	return EXIT_OK;
 }

@@ -15,8 +15,8 @@
 static int name_ok(const char *name)
 {
 	if (mst_name_check(name) < 0)
-		return die(EXIT_USAGE, "invalid topic name '%.200s' (allowed: [A-Za-z0-9._:-]{1,128})",
-			   name);
+		return die(EXIT_USAGE,
+			   "invalid topic name '%.200s' (allowed: [A-Za-z0-9._:-]{1,128})", name);
 	return 0;
 }
 
@@ -53,8 +53,8 @@ int cmd_pub(struct cli *cli, int argc, char **argv)
 	if (npos == 2) {
 		len = strlen(pos[1]);
 		if (len > pm)
-			return die(EXIT_TOOBIG, "payload of %zu bytes is above the limit of %llu", len,
-				   (unsigned long long)pm);
+			return die(EXIT_TOOBIG, "payload of %zu bytes is above the limit of %llu",
+				   len, (unsigned long long)pm);
 		data = strdup(pos[1]);
 		if (!data)
 			return die(EXIT_SYSTEM, "out of memory");
@@ -85,9 +85,9 @@ int cmd_pub(struct cli *cli, int argc, char **argv)
 int cmd_sub(struct cli *cli, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"from", required_argument, 0, 'f'}, {"follow", no_argument, 0, 'F'},
+		{"from", required_argument, 0, 'f'},  {"follow", no_argument, 0, 'F'},
 		{"count", required_argument, 0, 'c'}, {"wait", required_argument, 0, 'w'},
-		{"json", no_argument, 0, 'j'},	     {0, 0, 0, 0}};
+		{"json", no_argument, 0, 'j'},	      {0, 0, 0, 0}};
 	uint64_t from = MST_FROM_EARLIEST, count = 0, printed = 0;
 	int64_t wait_ms = 0;
 	bool follow = false, json = false, waited = false;
@@ -143,8 +143,8 @@ int cmd_sub(struct cli *cli, int argc, char **argv)
 		if (count && count - printed < max)
 			max = (size_t)(count - printed);
 		/* without --follow, only the first read waits */
-		rc = mst_subscribe(bus, argv[optind], from, follow || !printed ? wait_ms : 0,
-				   msgs, max, &n, &next);
+		rc = mst_subscribe(bus, argv[optind], from, follow || !printed ? wait_ms : 0, msgs,
+				   max, &n, &next);
 		if (rc == MST_EEMPTY || rc == MST_ETIMEOUT) {
 			code = printed ? EXIT_OK : EXIT_EMPTY;
 			break;

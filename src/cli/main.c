@@ -17,16 +17,21 @@ static const struct {
 	cmd_fn fn;
 	const char *usage;
 } commands[] = {
-	{"send", cmd_send, "send QUEUE [DATA] [--batch] [--priority 0-9] [--delay DUR] [--key KEY] [--wait DUR] [--json]"},
-	{"recv", cmd_recv, "recv QUEUE [--wait DUR] [--count N] [--lease DUR] [--ack] [--json]"},
+	{"send", cmd_send,
+	 "send QUEUE [DATA] [--batch] [--priority 0-9] [--delay DUR] [--key KEY] [--wait DUR] "
+	 "[--json]"},
+	{"recv", cmd_recv,
+	 "recv QUEUE [--wait DUR] [--count N] [--lease DUR] [--ack] [--json | --payload]"},
 	{"ack", cmd_ack, "ack ID..."},
 	{"nack", cmd_nack, "nack ID... [--delay DUR]"},
 	{"touch", cmd_touch, "touch ID... [--lease DUR]"},
 	{"peek", cmd_peek, "peek QUEUE [--count N] [--json]"},
 	{"queues", cmd_queues, "queues [--json]"},
-	{"queue", cmd_queue, "queue QUEUE [--max-attempts N] [--lease DUR] [--dead-letter QUEUE] [--json]"},
+	{"queue", cmd_queue,
+	 "queue QUEUE [--max-attempts N] [--lease DUR] [--dead-letter QUEUE] [--json]"},
 	{"pub", cmd_pub, "pub TOPIC [DATA] [--json]"},
-	{"sub", cmd_sub, "sub TOPIC [--from earliest|latest|SEQ] [--follow] [--count N] [--wait DUR] [--json]"},
+	{"sub", cmd_sub,
+	 "sub TOPIC [--from earliest|latest|SEQ] [--follow] [--count N] [--wait DUR] [--json]"},
 	{"topic", cmd_topic, "topic TOPIC [--max-count N] [--max-age DUR]"},
 	{"kv", cmd_kv, "kv get|set|cas|del|list|watch ... (see muster(1))"},
 	{"lock", cmd_lock, "lock NAME [--wait DUR] -- CMD [ARGS...] | lock NAME --status"},

@@ -108,8 +108,8 @@ int finish(int code)
  * the shell that forked pid when pid is such a subshell, else 0. */
 static pid_t subshell_parent(pid_t pid)
 {
-	static const char *const shells[] = {"bash", "sh", "dash", "zsh", "ksh", "mksh",
-					     "ash", "busybox", "yash", "fish"};
+	static const char *const shells[] = {"bash", "sh",  "dash",    "zsh",  "ksh",
+					     "mksh", "ash", "busybox", "yash", "fish"};
 	char path[64], exe[PATH_MAX], pexe[PATH_MAX], stat[512], *p;
 	char cmd[4096], pcmd[4096];
 	const char *base;

@@ -32,8 +32,8 @@ int mst_bus_open(mst_bus **out, const char *url, const mst_bus_opts *opts)
 	if (rc < 0)
 		return rc;
 	(*out)->owner = owner;
-	(*out)->payload_max = opts && opts->payload_max ? opts->payload_max
-							 : MST_PAYLOAD_MAX_DEFAULT;
+	(*out)->payload_max =
+		opts && opts->payload_max ? opts->payload_max : MST_PAYLOAD_MAX_DEFAULT;
 	return 0;
 }
 
@@ -102,8 +102,8 @@ int mst_send_batch(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t 
 	return bus->be->send(bus, queue, msgs, n, opts, ids);
 }
 
-int mst_recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg *msgs,
-	     size_t max, size_t *n)
+int mst_recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg *msgs, size_t max,
+	     size_t *n)
 {
 	if (!bus || !msgs || !n || max == 0)
 		return MST_EINVAL;
@@ -145,8 +145,8 @@ int mst_touch(mst_bus *bus, uint64_t id, int64_t lease_ms)
 	return bus->be->settle(bus, &id, 1, MST__TOUCH, lease_ms, NULL);
 }
 
-int mst_settle_batch(mst_bus *bus, enum mst_settle op, const uint64_t *ids, size_t n,
-		     int64_t ms, int *results)
+int mst_settle_batch(mst_bus *bus, enum mst_settle op, const uint64_t *ids, size_t n, int64_t ms,
+		     int *results)
 {
 	if (!bus || (!ids && n) || ms < 0)
 		return MST_EINVAL;
@@ -155,7 +155,7 @@ int mst_settle_batch(mst_bus *bus, enum mst_settle op, const uint64_t *ids, size
 	if (n == 0)
 		return 0;
 	return bus->be->settle(bus, ids, n,
-			       op == MST_SETTLE_ACK ? MST__ACK
+			       op == MST_SETTLE_ACK    ? MST__ACK
 			       : op == MST_SETTLE_NACK ? MST__NACK
 						       : MST__TOUCH,
 			       ms, results);
@@ -198,8 +198,8 @@ int mst_queue_stat(mst_bus *bus, const char *queue, mst_queue_info *info)
 	return 0;
 }
 
-int mst_queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts,
-		     int64_t lease_ms, const char *dead_letter)
+int mst_queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts, int64_t lease_ms,
+		     const char *dead_letter)
 {
 	if (!bus || lease_ms < 0)
 		return MST_EINVAL;
@@ -215,8 +215,7 @@ void mst_free(void *p)
 	free(p);
 }
 
-int mst_publish(mst_bus *bus, const char *topic, const void *data, size_t len,
-		uint64_t *seq)
+int mst_publish(mst_bus *bus, const char *topic, const void *data, size_t len, uint64_t *seq)
 {
 	if (!bus || (!data && len))
 		return MST_EINVAL;
@@ -236,8 +235,8 @@ int mst_topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts
 	return bus->be->topic_config(bus, topic, opts);
 }
 
-int mst_subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms,
-		  mst_msg *msgs, size_t max, size_t *n, uint64_t *next)
+int mst_subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms, mst_msg *msgs,
+		  size_t max, size_t *n, uint64_t *next)
 {
 	if (!bus || !msgs || !n || max == 0)
 		return MST_EINVAL;
@@ -267,8 +266,8 @@ int mst_kv_set(mst_bus *bus, const char *key, const void *value, size_t len, uin
 	return bus->be->kv_put(bus, key, value, len, 0, 0, rev);
 }
 
-int mst_kv_cas(mst_bus *bus, const char *key, uint64_t expected, const void *value,
-	       size_t len, uint64_t *rev)
+int mst_kv_cas(mst_bus *bus, const char *key, uint64_t expected, const void *value, size_t len,
+	       uint64_t *rev)
 {
 	if (!bus || (!value && len))
 		return MST_EINVAL;
@@ -299,8 +298,7 @@ int mst_kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n)
 	return bus->be->kv_list(bus, prefix, out, n);
 }
 
-int mst_kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms,
-		 mst_kv *out)
+int mst_kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms, mst_kv *out)
 {
 	if (!bus || !out)
 		return MST_EINVAL;

@@ -46,8 +46,8 @@ struct mst__backend {
 	void (*close)(mst_bus *bus);
 	int (*send)(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 		    const mst_send_opts *opts, uint64_t *ids);
-	int (*recv)(mst_bus *bus, const char *queue, const mst_recv_opts *opts,
-		    mst_msg *msgs, size_t max, size_t *n);
+	int (*recv)(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg *msgs,
+		    size_t max, size_t *n);
 	/* ack, nack or touch ids[0..n) in one commit; results[i] (may be NULL) gets 0 or
 	 * MST_ENOTHELD per id; returns 0, MST_ENOTHELD if any was not held (the rest are
 	 * settled), or another error (nothing settled) */
@@ -63,14 +63,13 @@ struct mst__backend {
 	int (*subscribe)(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms,
 			 mst_msg *msgs, size_t max, size_t *n, uint64_t *next);
 	int (*kv_get)(mst_bus *bus, const char *key, mst_kv *out);
-	int (*kv_put)(mst_bus *bus, const char *key, const void *value, size_t len,
-		      int cas, uint64_t expected, uint64_t *rev);
+	int (*kv_put)(mst_bus *bus, const char *key, const void *value, size_t len, int cas,
+		      uint64_t expected, uint64_t *rev);
 	int (*kv_del)(mst_bus *bus, const char *key);
 	int (*kv_list)(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n);
 	int (*kv_watch)(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms,
 			mst_kv *out);
-	int (*lock_acquire)(mst_bus *bus, const char *name, int64_t wait_ms,
-			    mst_lock **out);
+	int (*lock_acquire)(mst_bus *bus, const char *name, int64_t wait_ms, mst_lock **out);
 	int (*lock_held)(mst_bus *bus, const char *name);
 	int (*stats)(mst_bus *bus, mst_stats *out);
 };

@@ -122,8 +122,7 @@ static int pick_base(char *dir, size_t dirsz, char *why, size_t whysz)
 		if (rc == 0) {
 			if ((size_t)snprintf(dir, dirsz, "%s", cand[i]) >= dirsz)
 				return -ENAMETOOLONG;
-			say(why, whysz, "chose %s (%s): first usable", cand[i],
-			    label[idx[i]]);
+			say(why, whysz, "chose %s (%s): first usable", cand[i], label[idx[i]]);
 			return 0;
 		}
 	}

@@ -22,8 +22,8 @@
 const char *mst_strerror(int err)
 {
 	switch (err) {
-#define MST_X_MSG(name, value, msg) \
-	case name:                  \
+#define MST_X_MSG(name, value, msg)                                                                \
+	case name:                                                                                 \
 		return msg;
 		MST_ERRORS(MST_X_MSG)
 #undef MST_X_MSG
@@ -40,8 +40,8 @@ const char *mst_strerror(int err)
 const char *mst_errname(int err)
 {
 	switch (err) {
-#define MST_X_NAME(name, value, msg) \
-	case name:                   \
+#define MST_X_NAME(name, value, msg)                                                               \
+	case name:                                                                                 \
 		return #name;
 		MST_ERRORS(MST_X_NAME)
 #undef MST_X_NAME
@@ -67,9 +67,8 @@ int mst_name_check(const char *name)
 		unsigned char c = (unsigned char)name[i];
 		if (i >= MST_NAME_MAX)
 			return MST_ENAME;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
-		      c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == ':' || c == '-'))
 			return MST_ENAME;
 	}
 	return i ? 0 : MST_ENAME;
@@ -183,8 +182,7 @@ int mst__owner_gone(const mst__owner *o)
 	if (o->pid <= 0)
 		return 1;
 	for (i = 0; i < OWNER_CACHE; i++) {
-		if (cache[i].o.pid == o->pid && cache[i].o.start == o->start &&
-		    cache[i].fd > 0) {
+		if (cache[i].o.pid == o->pid && cache[i].o.start == o->start && cache[i].fd > 0) {
 			pfd.fd = cache[i].fd;
 			pfd.events = POLLIN;
 			pfd.revents = 0;

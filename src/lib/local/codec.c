@@ -96,8 +96,8 @@ size_t codec_mrec_size(size_t qlen, size_t len)
 	return MREC_FIXED + qlen + len;
 }
 
-void codec_mrec_encode(void *out, uint8_t prio, int64_t sent_ms, const char *queue,
-		       size_t qlen, const void *data, size_t len)
+void codec_mrec_encode(void *out, uint8_t prio, int64_t sent_ms, const char *queue, size_t qlen,
+		       const void *data, size_t len)
 {
 	unsigned char *p = out;
 

@@ -19,7 +19,7 @@ struct qrec {
 	uint32_t max_attempts;
 	int64_t lease_ms;
 	uint64_t ready, leased, delayed, dead, sent, acked, redelivered;
-	int64_t check_ns;      /* earliest time a lease may expire (a lower bound) */
+	int64_t check_ns; /* earliest time a lease may expire (a lower bound) */
 	char dlq[129];
 };
 
@@ -27,9 +27,9 @@ struct qrec {
 struct mrec {
 	uint8_t prio;
 	int64_t sent_ms;
-	const char *queue;     /* points into the encoded record, qlen bytes */
+	const char *queue; /* points into the encoded record, qlen bytes */
 	size_t qlen;
-	const void *data;      /* points into the encoded record */
+	const void *data; /* points into the encoded record */
 	size_t len;
 };
 
@@ -53,8 +53,8 @@ void codec_qrec_encode(const struct qrec *q, void *out);
 int codec_qrec_decode(const void *in, size_t len, struct qrec *q);
 
 size_t codec_mrec_size(size_t qlen, size_t len);
-void codec_mrec_encode(void *out, uint8_t prio, int64_t sent_ms, const char *queue,
-		       size_t qlen, const void *data, size_t len);
+void codec_mrec_encode(void *out, uint8_t prio, int64_t sent_ms, const char *queue, size_t qlen,
+		       const void *data, size_t len);
 int codec_mrec_decode(const void *in, size_t len, struct mrec *m);
 
 #define LREC_SIZE 24

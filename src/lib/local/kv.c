@@ -189,8 +189,7 @@ int local__kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n)
 	return 0;
 }
 
-int local__kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms,
-		    mst_kv *out)
+int local__kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms, mst_kv *out)
 {
 	struct local_bus *lb = LB(bus);
 	struct wake_slot *slot = local__slot(lb, WAKE_KEY, key);

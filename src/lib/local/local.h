@@ -20,18 +20,29 @@
 
 #define LOCAL_FORMAT 1
 #define WAKE_SLOTS 4096
-#define SWEEP_NS (50 * 1000000LL)   /* dead-owner sweep interval per queue */
+#define SWEEP_NS (50 * 1000000LL) /* dead-owner sweep interval per queue */
 #define DEFAULT_LEASE_MS 30000
 #define DEFAULT_MAX_ATTEMPTS 5
 #define KEY_RETENTION_MS (24LL * 3600 * 1000)
 
-enum { DB_META, DB_QUEUES, DB_MSGS, DB_READY, DB_LEASES, DB_DELAYED, DB_KEYS, DB_TOPICS,
-       DB_TLOG, DB_KV, DB_COUNT };
+enum {
+	DB_META,
+	DB_QUEUES,
+	DB_MSGS,
+	DB_READY,
+	DB_LEASES,
+	DB_DELAYED,
+	DB_KEYS,
+	DB_TOPICS,
+	DB_TLOG,
+	DB_KV,
+	DB_COUNT
+};
 
 struct wake_slot {
-	uint32_t seq;       /* futex word: bumped after each commit that concerns the slot */
-	uint32_t waiters;   /* processes sleeping on seq */
-	int64_t sweep_ns;   /* next dead-owner sweep of the queue hashed here */
+	uint32_t seq;	  /* futex word: bumped after each commit that concerns the slot */
+	uint32_t waiters; /* processes sleeping on seq */
+	int64_t sweep_ns; /* next dead-owner sweep of the queue hashed here */
 	char pad[48];
 };
 
@@ -91,8 +102,7 @@ uint64_t local__be64(const void *p);
 void local__put_be64(void *p, uint64_t v);
 
 /* Shared copy of a message into an mst_msg (malloc'ed payload). */
-int local__fill_msg(mst_msg *m, uint64_t id, const char *queue, const void *data,
-		    size_t len);
+int local__fill_msg(mst_msg *m, uint64_t id, const char *queue, const void *data, size_t len);
 
 extern const struct mst__backend local__backend;
 
@@ -101,27 +111,24 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 		const mst_send_opts *opts, uint64_t *ids);
 int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg *msgs,
 		size_t max, size_t *n);
-int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t ms,
-		  int *results);
+int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t ms, int *results);
 int local__peek(mst_bus *bus, const char *queue, mst_msg *msgs, size_t max, size_t *n);
 int local__queue_list(mst_bus *bus, const char *only, mst_queue_info **out, size_t *n);
-int local__queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts,
-			int64_t lease_ms, const char *dead_letter);
+int local__queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts, int64_t lease_ms,
+			const char *dead_letter);
 int local__stats(mst_bus *bus, mst_stats *out);
 /* topic.c */
-int local__publish(mst_bus *bus, const char *topic, const void *data, size_t len,
-		   uint64_t *seq);
+int local__publish(mst_bus *bus, const char *topic, const void *data, size_t len, uint64_t *seq);
 int local__topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts);
-int local__subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms,
-		     mst_msg *msgs, size_t max, size_t *n, uint64_t *next);
+int local__subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms, mst_msg *msgs,
+		     size_t max, size_t *n, uint64_t *next);
 /* kv.c */
 int local__kv_get(mst_bus *bus, const char *key, mst_kv *out);
 int local__kv_put(mst_bus *bus, const char *key, const void *value, size_t len, int cas,
 		  uint64_t expected, uint64_t *rev);
 int local__kv_del(mst_bus *bus, const char *key);
 int local__kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n);
-int local__kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms,
-		    mst_kv *out);
+int local__kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms, mst_kv *out);
 /* lock.c */
 int local__lock_acquire(mst_bus *bus, const char *name, int64_t wait_ms, mst_lock **out);
 int local__lock_held(mst_bus *bus, const char *name);

@@ -42,8 +42,7 @@ static void q_default(struct qrec *q, const char *name)
 
 /* Reads queue name into q. *exists (may be NULL) tells whether it was found; a
  * missing queue gets the defaults. */
-static int q_get(struct local_bus *lb, MDB_txn *txn, const char *name, struct qrec *q,
-		 int *exists)
+static int q_get(struct local_bus *lb, MDB_txn *txn, const char *name, struct qrec *q, int *exists)
 {
 	MDB_val k = {strlen(name), (void *)name}, v;
 	int rc = mdb_get(txn, lb->dbi[DB_QUEUES], &k, &v);
@@ -90,8 +89,8 @@ static int next_ids(struct local_bus *lb, MDB_txn *txn, size_t n, uint64_t *firs
 	return local__err(mdb_put(txn, lb->dbi[DB_META], &k, &v, 0));
 }
 
-static int put_ready(struct local_bus *lb, MDB_txn *txn, const char *queue, int prio,
-		     uint64_t id, uint32_t attempts)
+static int put_ready(struct local_bus *lb, MDB_txn *txn, const char *queue, int prio, uint64_t id,
+		     uint32_t attempts)
 {
 	char kb[KEYBUF];
 	MDB_val k, v = {4, &attempts};
@@ -113,8 +112,7 @@ static int put_delayed(struct local_bus *lb, MDB_txn *txn, const char *queue, in
 	return local__err(mdb_put(txn, lb->dbi[DB_DELAYED], &k, &v, 0));
 }
 
-static int get_msg(struct local_bus *lb, MDB_txn *txn, uint64_t id, MDB_val *v,
-		   struct mrec *m)
+static int get_msg(struct local_bus *lb, MDB_txn *txn, uint64_t id, MDB_val *v, struct mrec *m)
 {
 	unsigned char kb[8];
 	MDB_val k = {8, kb};
@@ -265,8 +263,8 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 				rc = local__err(rc);
 				goto abort;
 			}
-			codec_mrec_encode(v.mv_data, (uint8_t)prio, wall, queue, qlen,
-					  msgs[i].data, msgs[i].len);
+			codec_mrec_encode(v.mv_data, (uint8_t)prio, wall, queue, qlen, msgs[i].data,
+					  msgs[i].len);
 			if (delay_ns)
 				rc = put_delayed(lb, txn, queue, now + delay_ns, first + i, 0);
 			else
@@ -299,9 +297,9 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 			return 0;
 		}
 		goto full;
-abort:
+	abort:
 		local__abort(lb, txn);
-full:
+	full:
 		if (rc != MST_EFULL)
 			return rc;
 		if (!released && release_freed(lb) == 0) {
@@ -521,8 +519,8 @@ static void maybe_sweep(struct local_bus *lb, const char *queue, struct wake_slo
 
 	if (due > now)
 		return;
-	if (!__atomic_compare_exchange_n(&s->sweep_ns, &due, now + SWEEP_NS, 0,
-					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+	if (!__atomic_compare_exchange_n(&s->sweep_ns, &due, now + SWEEP_NS, 0, __ATOMIC_SEQ_CST,
+					 __ATOMIC_RELAXED))
 		return;
 	sweep(lb, queue);
 }
@@ -530,8 +528,8 @@ static void maybe_sweep(struct local_bus *lb, const char *queue, struct wake_slo
 /* Reads message id for recv. With a cursor on msgs (when several messages are wanted),
  * the record after the previous one is tried first: ready messages of one priority are
  * taken in id order, so this usually spares a search from the root. */
-static int recv_msg(struct local_bus *lb, MDB_txn *txn, MDB_cursor *mc, int *placed,
-		    uint64_t id, MDB_val *v, struct mrec *m)
+static int recv_msg(struct local_bus *lb, MDB_txn *txn, MDB_cursor *mc, int *placed, uint64_t id,
+		    MDB_val *v, struct mrec *m)
 {
 	unsigned char kb[8];
 	MDB_val k;
@@ -624,8 +622,8 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 						rc = MST_ECORRUPT;
 					goto abort;
 				}
-				if ((rc = local__fill_msg(&msgs[got], id, queue, m.data,
-							  m.len)) < 0)
+				if ((rc = local__fill_msg(&msgs[got], id, queue, m.data, m.len)) <
+				    0)
 					goto abort;
 				msgs[got].priority = m.prio;
 				msgs[got].attempt = l.attempt;
@@ -679,8 +677,8 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 					if (mdb_cursor_get(dc, &k, &v, MDB_SET_RANGE) == 0 &&
 					    k.mv_size == plen + 16 &&
 					    !memcmp(k.mv_data, queue, plen))
-						wake_at = (int64_t)local__be64(
-							(char *)k.mv_data + plen);
+						wake_at = (int64_t)local__be64((char *)k.mv_data +
+									       plen);
 					mdb_cursor_close(dc);
 				}
 				mdb_txn_abort(rt);
@@ -705,13 +703,13 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 		}
 		local__sleep(slot, seen, left);
 		continue;
-abort:
+	abort:
 		if (c)
 			mdb_cursor_close(c);
 		if (mc)
 			mdb_cursor_close(mc);
 		local__abort(lb, txn);
-fail:
+	fail:
 		if (rc == MST_EFULL && got > 1) {
 			/* a full store may still have room to lease fewer at once; take
 			 * few, to leave room for the acks that will free it */
@@ -803,8 +801,7 @@ static int settle_one(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id
 	return requeue(lb, txn, queue, &qc->q, id, l.attempt, ms > 0 ? ms * 1000000 : 0, now);
 }
 
-int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t ms,
-		  int *results)
+int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t ms, int *results)
 {
 	struct local_bus *lb = LB(bus);
 	struct qcache qc = {.loaded = 0};
@@ -991,8 +988,8 @@ int local__queue_list(mst_bus *bus, const char *only, mst_queue_info **out, size
 	return 0;
 }
 
-int local__queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts,
-			int64_t lease_ms, const char *dead_letter)
+int local__queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts, int64_t lease_ms,
+			const char *dead_letter)
 {
 	struct local_bus *lb = LB(bus);
 	struct qrec q;

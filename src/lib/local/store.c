@@ -144,7 +144,7 @@ static int heal_meta(struct local_bus *lb, int alone)
 			goto out;
 	}
 	__atomic_store_n((uint64_t *)(meta[newer] + META_TXNID), c >= 2 ? c - 2 : 0,
-	                 __ATOMIC_SEQ_CST);
+			 __ATOMIC_SEQ_CST);
 	healed = 1;
 out:
 	munmap(map, len);
@@ -220,7 +220,7 @@ int local__commit(struct local_bus *lb, MDB_txn *txn)
 
 	if (w)
 		__atomic_store_n(&lb->wake->committing, (uint64_t)mdb_txn_id(txn),
-		                 __ATOMIC_SEQ_CST);
+				 __ATOMIC_SEQ_CST);
 	rc = mdb_txn_commit(txn);
 	if (w) {
 		__atomic_store_n(&lb->wake->committing, 0, __ATOMIC_SEQ_CST);

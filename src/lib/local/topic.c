@@ -17,8 +17,7 @@
 #define KEYBUF (MST_NAME_MAX + 2 + 16)
 #define DEFAULT_MAX_COUNT 100000
 
-static int t_get(struct local_bus *lb, MDB_txn *txn, const char *name, struct trec *t,
-		 int *exists)
+static int t_get(struct local_bus *lb, MDB_txn *txn, const char *name, struct trec *t, int *exists)
 {
 	MDB_val k = {strlen(name), (void *)name}, v;
 	int rc = mdb_get(txn, lb->dbi[DB_TOPICS], &k, &v);
@@ -65,8 +64,7 @@ static int trim(struct local_bus *lb, MDB_txn *txn, const char *topic, const str
 		k.mv_size = local__key(kb, topic, NULL, 0, -1);
 		k.mv_data = kb;
 		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		if (r || k.mv_size != plen + 8 || memcmp(k.mv_data, topic, plen) ||
-		    v.mv_size < 8)
+		if (r || k.mv_size != plen + 8 || memcmp(k.mv_data, topic, plen) || v.mv_size < 8)
 			break;
 		seq = local__be64((char *)k.mv_data + plen);
 		memcpy(&when, v.mv_data, 8);
@@ -79,8 +77,7 @@ static int trim(struct local_bus *lb, MDB_txn *txn, const char *topic, const str
 	return r == MDB_NOTFOUND ? 0 : local__err(r);
 }
 
-int local__publish(mst_bus *bus, const char *topic, const void *data, size_t len,
-		   uint64_t *seq)
+int local__publish(mst_bus *bus, const char *topic, const void *data, size_t len, uint64_t *seq)
 {
 	struct local_bus *lb = LB(bus);
 	char kb[KEYBUF];
@@ -142,8 +139,8 @@ abort:
 	return rc;
 }
 
-int local__subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms,
-		     mst_msg *msgs, size_t max, size_t *n, uint64_t *next)
+int local__subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms, mst_msg *msgs,
+		     size_t max, size_t *n, uint64_t *next)
 {
 	struct local_bus *lb = LB(bus);
 	struct wake_slot *slot = local__slot(lb, WAKE_TOPIC, topic);
