@@ -606,12 +606,6 @@ static int wake_open(struct local_bus *lb, const char *dir, int init)
 		rc = pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
 		if (!rc)
 			rc = pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-		/* priority inheritance makes the kernel hand the lock to the longest
-		 * waiter on unlock: without it a process that commits in a loop takes the
-		 * lock straight back, and with 100 writers a consumer waited up to
-		 * seconds (make bench, "writers") */
-		if (!rc)
-			rc = pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT);
 		if (!rc)
 			rc = pthread_mutex_init(&lb->wake->wlock.m, &ma);
 		pthread_mutexattr_destroy(&ma);
