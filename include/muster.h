@@ -32,6 +32,8 @@ extern "C" {
 #define MST_VERSION "0.1.0"
 #define MST_NAME_MAX 128
 #define MST_PAYLOAD_MAX_DEFAULT (1024 * 1024)
+/* Longest duration any call accepts (ten years, in ms); longer is MST_EINVAL. */
+#define MST_DURATION_MAX_MS (315360000000LL)
 
 /* Error codes. X(name, value, message); one table generates enum, names and text. */
 #define MST_ERRORS(X)                                                                              \

@@ -260,7 +260,7 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		else
 			return die(EXIT_USAGE, "stats: unexpected argument '%s'", argv[i]);
 	}
-	if ((code = cli_open(cli, CLI_EXISTING, &bus)))
+	if ((code = cli_open(cli, 0, &bus)))
 		return code;
 	rc = mst_stats_get(bus, &st);
 	if (rc == 0)

@@ -360,7 +360,7 @@ static int settle(struct cli *cli, int argc, char **argv, int op)
 	}
 	for (i = optind; i < argc; i++)
 		parse_id(argv[i], &ids[i - optind]);
-	if ((code = cli_open(cli, CLI_OWNER | CLI_EXISTING, &bus))) {
+	if ((code = cli_open(cli, CLI_OWNER, &bus))) {
 		free(ids);
 		free(res);
 		return code;
@@ -491,7 +491,7 @@ int cmd_queues(struct cli *cli, int argc, char **argv)
 	int rc, code;
 	bool json = json_flag(argc, argv, &code, "queues");
 
-	if (code || (code = cli_open(cli, CLI_EXISTING, &bus)))
+	if (code || (code = cli_open(cli, 0, &bus)))
 		return code;
 	rc = mst_queue_list(bus, &qs, &n);
 	mst_bus_close(bus);

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int exitcode(int err)
@@ -102,60 +103,119 @@ int finish(int code)
 	return code;
 }
 
-/* A forked subshell (a pipeline stage or a command substitution of a shell) runs the
- * same program with the same command line as the shell that forked it and is gone as
- * soon as its pipeline ends; a lease belongs to the shell itself. Returns the pid of
- * the shell that forked pid when pid is such a subshell, else 0. */
-static pid_t subshell_parent(pid_t pid)
+static ssize_t slurp_file(const char *path, char *buf, size_t size)
 {
-	static const char *const shells[] = {"bash", "sh",  "dash",    "zsh",  "ksh",
-					     "mksh", "ash", "busybox", "yash", "fish"};
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n >= 0)
+		buf[n] = 0;
+	return n;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+static bool in_list(const char *name, const char *const *list)
+{
+	for (; *list; list++)
+		if (!strcmp(name, *list))
+			return true;
+	return false;
+}
+
+static const char *const shells[] = {"bash", "sh",  "dash", "zsh",  "ksh",
+				     "mksh", "ash", "yash", "fish", NULL};
+/* programs that run a command and exit with it: never the caller themselves */
+static const char *const wrappers[] = {"timeout", "xargs",  "env",	"nice",	  "nohup",
+				       "stdbuf",  "setsid", "ionice",	"chrt",	  "taskset",
+				       "time",	  "flock",  "unbuffer", "strace", NULL};
+/* the init of a pid namespace: a reaper, never a caller */
+static const char *const inits[] = {"systemd",	 "init",      "tini",  "dumb-init",   "docker-init",
+				    "catatonit", "s6-svscan", "runit", "openrc-init", NULL};
+
+/* The process that called muster through pid, when pid is only a short-lived go-between
+ * that ends with this command: a forked subshell (a pipeline stage or a command
+ * substitution: same shell program and command line as the shell that forked it), a
+ * shell run as "sh -c 'muster ...'" (as Python's shell=True and os.system do), or a
+ * wrapper such as timeout or xargs. Returns its parent's pid, else 0. */
+static pid_t transient_parent(pid_t pid)
+{
 	char path[64], exe[PATH_MAX], pexe[PATH_MAX], stat[512], *p;
 	char cmd[4096], pcmd[4096];
 	const char *base;
 	ssize_t n, pn;
 	long ppid;
-	size_t i;
-	int fd, known = 0;
 
 	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
 	if ((n = readlink(path, exe, sizeof exe - 1)) <= 0)
 		return 0;
 	exe[n] = 0;
-	base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
-	for (i = 0; i < sizeof shells / sizeof shells[0]; i++)
-		known |= !strcmp(base, shells[i]);
-	if (!known)
-		return 0;
+	base = base_name(exe);
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (slurp_file(path, stat, sizeof stat) <= 0)
 		return 0;
-	n = read(fd, stat, sizeof stat - 1);
-	close(fd);
-	if (n <= 0)
+	if (!(p = strrchr(stat, ')')) || sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid < 1)
 		return 0;
-	stat[n] = 0;
-	if (!(p = strrchr(stat, ')')) || sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid <= 1)
+	if (in_list(base, wrappers))
+		return (pid_t)ppid;
+	if (!in_list(base, shells) && strcmp(base, "busybox"))
 		return 0;
+	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+	if ((n = slurp_file(path, cmd, sizeof cmd)) <= 0)
+		return 0;
+	/* sh -c 'muster ...' or sh -c 'exec muster ...' */
+	for (p = cmd; p < cmd + n; p += strlen(p) + 1) {
+		if (!strcmp(p, "-c") && p + 3 < cmd + n) {
+			const char *c = p + 3, *w;
+			char first[256];
+			size_t i = 0;
+
+			while (*c == ' ' || *c == '\t')
+				c++;
+			if (!strncmp(c, "exec ", 5))
+				c += 5;
+			for (w = c; *w && *w != ' ' && *w != '\t' && i < sizeof first - 1; w++)
+				first[i++] = *w;
+			first[i] = 0;
+			return !strcmp(base_name(first), "muster") ? (pid_t)ppid : 0;
+		}
+	}
+	/* a forked subshell: same program, same command line as its parent */
 	snprintf(path, sizeof path, "/proc/%ld/exe", ppid);
 	if ((pn = readlink(path, pexe, sizeof pexe - 1)) <= 0)
 		return 0;
 	pexe[pn] = 0;
 	if (strcmp(exe, pexe))
 		return 0;
-	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, cmd, sizeof cmd);
-	close(fd);
 	snprintf(path, sizeof path, "/proc/%ld/cmdline", ppid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((pn = slurp_file(path, pcmd, sizeof pcmd)) <= 0)
 		return 0;
-	pn = read(fd, pcmd, sizeof pcmd);
-	close(fd);
-	if (n <= 0 || n != pn || memcmp(cmd, pcmd, (size_t)n))
+	if (n != pn || memcmp(cmd, pcmd, (size_t)n))
 		return 0;
 	return (pid_t)ppid;
+}
+
+/* Is pid the init of our pid namespace (a reaper that adopted an orphan)? */
+static bool is_init(pid_t pid)
+{
+	char path[64], comm[64];
+
+	if (pid != 1)
+		return false;
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	if (slurp_file(path, comm, sizeof comm) <= 0)
+		return true;
+	comm[strcspn(comm, "\n")] = 0;
+	return in_list(comm, inits);
 }
 
 int cli_open(struct cli *cli, int flags, mst_bus **bus)
@@ -179,15 +239,19 @@ int cli_open(struct cli *cli, int flags, mst_bus **bus)
 			 * were reparented, and must not credit the lease to the
 			 * reaper */
 			parent = getppid();
-			if (parent <= 1)
+			/* no parent in our pid namespace: we are its pid 1, exec'd by the
+			 * shell that was (as its last command): we carry its identity */
+			if (parent == 0 && getpid() == 1)
+				parent = 1;
+			if (parent < 1 || (parent != getpid() && is_init(parent)))
 				return die(EXIT_NOOWNER,
-					   "the calling process is gone (parent is pid %d); "
-					   "name the owner with --owner PID",
+					   "the calling process is gone (parent is pid %d, an "
+					   "init); name the owner with --owner PID",
 					   (int)parent);
 			opts.owner_pid = parent;
 			for (int depth = 0; depth < 8; depth++) {
-				pid_t up = subshell_parent(opts.owner_pid);
-				if (!up)
+				pid_t up = transient_parent(opts.owner_pid);
+				if (!up || is_init(up))
 					break;
 				opts.owner_pid = up;
 			}
@@ -213,12 +277,31 @@ int cli_open(struct cli *cli, int flags, mst_bus **bus)
 			   cli->bus_url ? cli->bus_url
 					: (getenv("MUSTER_BUS") ? getenv("MUSTER_BUS")
 								: "local:default"));
+	if (rc == MST_EINSECURE) {
+		/* say which check failed */
+		char dir[PATH_MAX] = "", why[8];
+		struct stat st;
+		const char *what = "a file in it is a symlink or not a regular file";
+
+		if (mst_bus_locate(cli->bus_url, dir, sizeof dir, why, sizeof why) == 0 &&
+		    lstat(dir, &st) == 0) {
+			if (S_ISLNK(st.st_mode))
+				what = "it is a symlink";
+			else if (st.st_uid != geteuid())
+				what = "it belongs to another user";
+			else if (st.st_mode & (S_IWGRP | S_IWOTH))
+				what = "it is writable by group or others (chmod 700 it)";
+		}
+		return die(EXIT_UNUSABLE,
+			   "cannot open bus '%s': bus directory is not safe to use: %s",
+			   dir[0] ? dir : "?", what);
+	}
 	if (rc < 0)
 		return fail(rc, "cannot open bus '%s'",
 			    cli->bus_url ? cli->bus_url
 					 : (getenv("MUSTER_BUS") ? getenv("MUSTER_BUS")
 								 : "local:default"));
-	if (parent && getppid() != parent) {
+	if (parent && parent != getpid() && getppid() != parent) {
 		mst_bus_close(*bus);
 		*bus = NULL;
 		return die(EXIT_NOOWNER, "the calling process exited while muster started");

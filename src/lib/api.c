@@ -8,9 +8,21 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* A wait: -1 (forever) or 0..MST_DURATION_MAX_MS. A duration: 0..MST_DURATION_MAX_MS. */
+static bool bad_wait(int64_t ms)
+{
+	return ms < -1 || ms > MST_DURATION_MAX_MS;
+}
+
+static bool bad_duration(int64_t ms)
+{
+	return ms < 0 || ms > MST_DURATION_MAX_MS;
+}
 
 int mst_bus_open(mst_bus **out, const char *url, const mst_bus_opts *opts)
 {
@@ -59,7 +71,8 @@ static int check_send(mst_bus *bus, const char *queue, const mst_send_opts *opts
 		return MST_EINVAL;
 	if (mst_name_check(queue) < 0)
 		return MST_ENAME;
-	if (opts && (opts->priority < 0 || opts->priority > 9 || opts->delay_ms < 0))
+	if (opts && (opts->priority < 0 || opts->priority > 9 || bad_duration(opts->delay_ms) ||
+		     bad_wait(opts->wait_ms)))
 		return MST_EINVAL;
 	if (opts && opts->key && mst_name_check(opts->key) < 0)
 		return MST_ENAME;
@@ -110,7 +123,7 @@ int mst_recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg
 	*n = 0;
 	if (mst_name_check(queue) < 0)
 		return MST_ENAME;
-	if (opts && opts->lease_ms < 0)
+	if (opts && (bad_duration(opts->lease_ms) || bad_wait(opts->wait_ms)))
 		return MST_EINVAL;
 	return bus->be->recv(bus, queue, opts, msgs, max, n);
 }
@@ -133,14 +146,14 @@ int mst_ack(mst_bus *bus, uint64_t id)
 
 int mst_nack(mst_bus *bus, uint64_t id, int64_t delay_ms)
 {
-	if (!bus || delay_ms < 0)
+	if (!bus || bad_duration(delay_ms))
 		return MST_EINVAL;
 	return bus->be->settle(bus, &id, 1, MST__NACK, delay_ms, NULL);
 }
 
 int mst_touch(mst_bus *bus, uint64_t id, int64_t lease_ms)
 {
-	if (!bus || lease_ms < 0)
+	if (!bus || bad_duration(lease_ms))
 		return MST_EINVAL;
 	return bus->be->settle(bus, &id, 1, MST__TOUCH, lease_ms, NULL);
 }
@@ -148,7 +161,7 @@ int mst_touch(mst_bus *bus, uint64_t id, int64_t lease_ms)
 int mst_settle_batch(mst_bus *bus, enum mst_settle op, const uint64_t *ids, size_t n, int64_t ms,
 		     int *results)
 {
-	if (!bus || (!ids && n) || ms < 0)
+	if (!bus || (!ids && n) || bad_duration(ms))
 		return MST_EINVAL;
 	if (op != MST_SETTLE_ACK && op != MST_SETTLE_NACK && op != MST_SETTLE_TOUCH)
 		return MST_EINVAL;
@@ -201,7 +214,7 @@ int mst_queue_stat(mst_bus *bus, const char *queue, mst_queue_info *info)
 int mst_queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts, int64_t lease_ms,
 		     const char *dead_letter)
 {
-	if (!bus || lease_ms < 0)
+	if (!bus || bad_duration(lease_ms))
 		return MST_EINVAL;
 	if (mst_name_check(queue) < 0 || (dead_letter && mst_name_check(dead_letter) < 0))
 		return MST_ENAME;
@@ -228,7 +241,7 @@ int mst_publish(mst_bus *bus, const char *topic, const void *data, size_t len, u
 
 int mst_topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts)
 {
-	if (!bus || !opts || opts->max_age_ms < 0)
+	if (!bus || !opts || bad_duration(opts->max_age_ms))
 		return MST_EINVAL;
 	if (mst_name_check(topic) < 0)
 		return MST_ENAME;
@@ -238,7 +251,7 @@ int mst_topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts
 int mst_subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms, mst_msg *msgs,
 		  size_t max, size_t *n, uint64_t *next)
 {
-	if (!bus || !msgs || !n || max == 0)
+	if (!bus || !msgs || !n || max == 0 || bad_wait(wait_ms))
 		return MST_EINVAL;
 	*n = 0;
 	if (mst_name_check(topic) < 0)
@@ -300,7 +313,7 @@ int mst_kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n)
 
 int mst_kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms, mst_kv *out)
 {
-	if (!bus || !out)
+	if (!bus || !out || bad_wait(wait_ms))
 		return MST_EINVAL;
 	if (mst_name_check(key) < 0)
 		return MST_ENAME;
@@ -329,7 +342,7 @@ void mst_kv_list_free(mst_kv *list, size_t n)
 
 int mst_lock_acquire(mst_bus *bus, const char *name, int64_t wait_ms, mst_lock **out)
 {
-	if (!bus || !out)
+	if (!bus || !out || bad_wait(wait_ms))
 		return MST_EINVAL;
 	*out = NULL;
 	if (mst_name_check(name) < 0)

@@ -152,6 +152,17 @@ int mst__url_resolve(const char *url, char *dir, size_t dirsz, char *why, size_t
 		return 0;
 	}
 	name = url;
+	{
+		/* an existing directory named like a bus is that directory */
+		struct stat st;
+		if (!strchr(name, ':') && lstat(name, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    strcmp(name, ".") && strcmp(name, "..")) {
+			if ((size_t)snprintf(dir, dirsz, "%s", name) >= dirsz)
+				return -ENAMETOOLONG;
+			say(why, whysz, "existing directory given by --bus or $MUSTER_BUS");
+			return 0;
+		}
+	}
 	rc = mst_name_check(name);
 	/* "." and ".." would name the base directory itself or its parent */
 	if (rc < 0 || !strcmp(name, ".") || !strcmp(name, ".."))

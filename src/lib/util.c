@@ -198,8 +198,14 @@ int mst__owner_gone(const mst__owner *o)
 	if (kill(o->pid, 0) < 0 && errno == ESRCH)
 		return 1;
 	fd = pidfd_open_(o->pid);
-	if (fd < 0)
-		return errno == ESRCH ? 1 : 0;
+	if (fd < 0) {
+		if (errno == ESRCH)
+			return 1;
+		/* no pidfds (old kernel, sandbox): compare start times each time */
+		if (proc_stat(o->pid, &state, &start) < 0)
+			return 1;
+		return start != o->start || state == 'Z' || state == 'X';
+	}
 	/* with the pidfd open, the pid cannot be reused under us: verify identity now */
 	if (proc_stat(o->pid, &state, &start) < 0 || start != o->start || state == 'Z' ||
 	    state == 'X') {

@@ -554,6 +554,51 @@ static int recv_msg(struct local_bus *lb, MDB_txn *txn, MDB_cursor *mc, int *pla
 	return codec_mrec_decode(v->mv_data, v->mv_size, m);
 }
 
+/* Looks at queue under a read transaction (no writer lock): 1 when a write
+ * transaction has work (ready messages, a due delayed message, a lease past the
+ * queue's check time), else 0 with *wake_at set to the next time there may be
+ * (INT64_MAX: none) and *leased to whether leases are out. */
+static int look(struct local_bus *lb, const char *queue, int64_t now, int64_t *wake_at, int *leased)
+{
+	size_t plen = strlen(queue) + 1;
+	char kb[KEYBUF];
+	struct qrec q;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, exists, work = 0;
+
+	*wake_at = INT64_MAX;
+	*leased = 0;
+	if ((rc = local__txn(lb, 1, &txn)) < 0)
+		return rc;
+	if ((rc = q_get(lb, txn, queue, &q, &exists)) < 0 || !exists)
+		goto out;
+	*leased = q.leased != 0;
+	if (q.ready || (q.leased && q.check_ns <= now)) {
+		work = 1;
+		goto out;
+	}
+	if (q.leased)
+		*wake_at = q.check_ns;
+	if (q.delayed && mdb_cursor_open(txn, lb->dbi[DB_DELAYED], &c) == 0) {
+		k.mv_size = local__key(kb, queue, NULL, 0, -1);
+		k.mv_data = kb;
+		if (mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size == plen + 16 &&
+		    !memcmp(k.mv_data, queue, plen)) {
+			int64_t due = (int64_t)local__be64((char *)k.mv_data + plen);
+			if (due <= now)
+				work = 1;
+			else if (due < *wake_at)
+				*wake_at = due;
+		}
+		mdb_cursor_close(c);
+	}
+out:
+	mdb_txn_abort(txn);
+	return rc < 0 ? rc : work;
+}
+
 int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg *msgs,
 		size_t max, size_t *n)
 {
@@ -562,7 +607,7 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 	int64_t wait_ms = opts ? opts->wait_ms : 0;
 	int64_t deadline = mst__deadline(wait_ms);
 	size_t plen = strlen(queue) + 1;
-	int rc;
+	int rc, idle = 0;
 
 	*n = 0;
 	for (;;) {
@@ -574,15 +619,28 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 		MDB_txn *txn;
 		MDB_cursor *c = NULL, *mc = NULL;
 		MDB_val k, v;
-		int exists, changed = 0, r;
+		int exists, changed = 0, r, leased = 0;
+		uint64_t dead_before;
 		size_t got = 0;
 
 		maybe_sweep(lb, queue, slot);
+		now = mst_now_ns();
+		/* take the writer lock only when there is something to do; after a write
+		 * that found nothing (another receiver was faster), wait once first */
+		rc = idle ? 0 : look(lb, queue, now, &wake_at, &leased);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			if (idle && (rc = look(lb, queue, now, &wake_at, &leased)) < 0)
+				return rc;
+			idle = 0;
+			goto wait;
+		}
 		if ((rc = local__txn(lb, 0, &txn)) < 0)
 			return rc;
 		if ((rc = q_get(lb, txn, queue, &q, &exists)) < 0)
 			goto abort;
-		now = mst_now_ns();
+		dead_before = q.dead;
 		if (exists && (rc = promote(lb, txn, queue, &q, now, &changed)) < 0)
 			goto abort;
 		lease_ms = opts && opts->lease_ms > 0 ? opts->lease_ms : q.lease_ms;
@@ -657,8 +715,12 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 				goto abort;
 			if ((rc = local__commit(lb, txn)) < 0)
 				goto fail;
-			if (q.ready && !got)
+			/* more ready for other waiters; leases that ran out of attempts
+			 * went to the dead letters, whose waiters must hear of it */
+			if (q.ready)
 				local__wake(slot);
+			if (q.dead != dead_before && q.dlq[0])
+				local__wake(local__slot(lb, WAKE_QUEUE, q.dlq));
 		} else {
 			local__abort(lb, txn);
 		}
@@ -666,31 +728,12 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 			*n = got;
 			return 0;
 		}
-		/* nothing ready: when must we look again? */
-		if (q.delayed) {
-			MDB_txn *rt;
-			if (local__txn(lb, 1, &rt) == 0) {
-				MDB_cursor *dc;
-				if (mdb_cursor_open(rt, lb->dbi[DB_DELAYED], &dc) == 0) {
-					k.mv_size = local__key(kb, queue, NULL, 0, -1);
-					k.mv_data = kb;
-					if (mdb_cursor_get(dc, &k, &v, MDB_SET_RANGE) == 0 &&
-					    k.mv_size == plen + 16 &&
-					    !memcmp(k.mv_data, queue, plen))
-						wake_at = (int64_t)local__be64((char *)k.mv_data +
-									       plen);
-					mdb_cursor_close(dc);
-				}
-				mdb_txn_abort(rt);
-			}
-		}
-		if (q.leased) {
-			if (q.check_ns < wake_at)
-				wake_at = q.check_ns;
-			/* a lease holder may die: look again after a sweep interval */
-			if (now + SWEEP_NS < wake_at)
-				wake_at = now + SWEEP_NS;
-		}
+		idle = 1;
+		continue;
+	wait:
+		/* a lease holder may die: look again after a sweep interval */
+		if (leased && now + SWEEP_NS < wake_at)
+			wake_at = now + SWEEP_NS;
 		left = mst__ms_left(deadline);
 		if (left == 0)
 			return wait_ms == 0 ? MST_EEMPTY : MST_ETIMEOUT;
@@ -771,8 +814,15 @@ static int settle_one(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id
 		return r == MDB_NOTFOUND ? MST_ENOTHELD : local__err(r);
 	if ((rc = codec_lrec_decode(v.mv_data, v.mv_size, &l)) < 0)
 		return rc;
-	if (l.pid != bus->owner.pid || l.start != bus->owner.start)
-		return MST_ENOTHELD;
+	if (l.pid != bus->owner.pid || l.start != bus->owner.start) {
+		/* held by someone else, unless that owner is gone and nobody has taken
+		 * the message back yet: then settling it cannot hurt anyone (a caller
+		 * reached through a short-lived wrapper, such as sh -c, is the usual
+		 * case) */
+		mst__owner o = {l.pid, l.start};
+		if (!mst__owner_gone(&o))
+			return MST_ENOTHELD;
+	}
 	if ((rc = qcache_use(lb, txn, qc, queue)) < 0)
 		return rc;
 	if (op == MST__TOUCH) {
@@ -780,7 +830,14 @@ static int settle_one(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id
 		MDB_val nv = {LREC_SIZE, lv};
 
 		l.due_ns = now + (ms > 0 ? ms : qc->q.lease_ms) * 1000000;
+		l.pid = bus->owner.pid; /* a lease taken over from a dead owner */
+		l.start = bus->owner.start;
 		codec_lrec_encode(&l, lv);
+		/* a shorter lease must be found when it ends */
+		if (l.due_ns < qc->q.check_ns) {
+			qc->q.check_ns = l.due_ns;
+			qc->dirty = 1;
+		}
 		return local__err(mdb_put(txn, lb->dbi[DB_LEASES], &k, &nv, 0));
 	}
 	if ((r = mdb_del(txn, lb->dbi[DB_LEASES], &k, NULL)))
@@ -808,7 +865,7 @@ int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t m
 	struct {
 		char name[MST_NAME_MAX + 1], dlq[MST_NAME_MAX + 1];
 	} *woken = NULL;
-	size_t nwoken = 0, i;
+	size_t nwoken = 0, i, done_upto = 0;
 	MDB_txn *txn;
 	int64_t now = mst_now_ns();
 	int rc, worst = 0, done = 0;
@@ -820,6 +877,7 @@ int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t m
 	for (i = 0; i < n; i++) {
 		int wq = 0;
 
+		done_upto = i + 1;
 		rc = settle_one(bus, txn, &qc, ids[i], op, ms, now, &wq);
 		if (results)
 			results[i] = rc;
@@ -858,8 +916,9 @@ int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t m
 abort:
 	local__abort(lb, txn);
 failed:
+	/* nothing was settled: every id reports the error (those not held keep saying so) */
 	for (i = 0; results && i < n; i++)
-		if (results[i] == 0)
+		if (results[i] != MST_ENOTHELD || i >= done_upto)
 			results[i] = rc;
 out:
 	free(woken);
