@@ -34,6 +34,7 @@
 
 #define WAKE_MAGIC 0x6d777332u /* "msw2": with wlock */
 #define LOCKFILE_SIZE (1u << 20)
+#define WLOCK_RECHECK_MS 100
 #define DEFAULT_QUOTA (256ull << 20)
 #define MIN_QUOTA (1ull << 20)
 
@@ -155,7 +156,24 @@ out:
  * repairs and calls wlock_recovered). */
 static int wlock_lock(struct local_bus *lb, int *dead)
 {
-	int rc = pthread_mutex_lock(&lb->wake->wlock.m);
+	struct timespec ts;
+	int rc;
+
+	/* A waiter is woken by one FUTEX_WAKE (at unlock, or from the kernel when the
+	 * holder dies). If that waiter is killed before it takes the lock, the wake is
+	 * lost and the others would sleep on a free lock for ever: so nobody sleeps
+	 * longer than WLOCK_RECHECK_MS before looking at the lock again. */
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += WLOCK_RECHECK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		rc = pthread_mutex_clocklock(&lb->wake->wlock.m, CLOCK_MONOTONIC, &ts);
+		if (rc != ETIMEDOUT)
+			break;
+	}
 
 	*dead = rc == EOWNERDEAD;
 	if (rc && rc != EOWNERDEAD)
