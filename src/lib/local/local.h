@@ -36,6 +36,7 @@ enum {
 	DB_TOPICS,
 	DB_TLOG,
 	DB_KV,
+	DB_KEYTIME,
 	DB_COUNT
 };
 

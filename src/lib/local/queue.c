@@ -199,6 +199,45 @@ static int release_freed(struct local_bus *lb)
 	return local__commit(lb, txn);
 }
 
+/* Idempotency keys are kept KEY_RETENTION_MS: keytime (send time, queue NUL key) orders
+ * them by age, and each keyed send forgets up to 64 expired ones. A key sent again after
+ * it expired has a newer time in keys, so its old keytime entry only removes itself. */
+static int purge_keys(struct local_bus *lb, MDB_txn *txn, int64_t wall)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int r, n = 0;
+
+	if ((r = mdb_cursor_open(txn, lb->dbi[DB_KEYTIME], &c)))
+		return local__err(r);
+	while (n++ < 64 && (r = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+		char kb[8 + 2 * MST_NAME_MAX + 2];
+		MDB_val kk, kv;
+		int64_t t;
+
+		if (k.mv_size <= 8 || k.mv_size > sizeof kb) {
+			r = MDB_CORRUPTED;
+			break;
+		}
+		t = (int64_t)local__be64(k.mv_data);
+		if (wall - t < KEY_RETENTION_MS)
+			break;
+		memcpy(kb, k.mv_data, k.mv_size);
+		kk.mv_size = k.mv_size - 8;
+		kk.mv_data = kb + 8;
+		if ((r = mdb_cursor_del(c, 0)))
+			break;
+		r = mdb_get(txn, lb->dbi[DB_KEYS], &kk, &kv);
+		if (r == 0 && kv.mv_size == 16 && !memcmp((char *)kv.mv_data + 8, &t, 8))
+			r = mdb_del(txn, lb->dbi[DB_KEYS], &kk, NULL);
+		if (r && r != MDB_NOTFOUND)
+			break;
+		r = 0;
+	}
+	mdb_cursor_close(c);
+	return r == MDB_NOTFOUND ? 0 : local__err(r);
+}
+
 int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 		const mst_send_opts *opts, uint64_t *ids)
 {
@@ -282,13 +321,22 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 		if ((rc = q_put(lb, txn, queue, &q)) < 0)
 			goto abort;
 		if (key) {
-			unsigned char val[16];
+			unsigned char val[16], tk[8 + KEYBUF * 2];
 			uint64_t id = first;
+			MDB_val tkk, empty = {0, NULL};
+
 			memcpy(val, &id, 8);
 			memcpy(val + 8, &wall, 8);
 			kv.mv_size = 16;
 			kv.mv_data = val;
-			if ((rc = local__err(mdb_put(txn, lb->dbi[DB_KEYS], &kk, &kv, 0))) < 0)
+			local__put_be64(tk, (uint64_t)wall);
+			memcpy(tk + 8, kk.mv_data, kk.mv_size);
+			tkk.mv_size = 8 + kk.mv_size;
+			tkk.mv_data = tk;
+			if ((rc = local__err(mdb_put(txn, lb->dbi[DB_KEYS], &kk, &kv, 0))) < 0 ||
+			    (rc = local__err(mdb_put(txn, lb->dbi[DB_KEYTIME], &tkk, &empty, 0))) <
+				    0 ||
+			    (rc = purge_keys(lb, txn, wall)) < 0)
 				goto abort;
 		}
 		rc = local__commit(lb, txn);

@@ -39,7 +39,8 @@
 #define MIN_QUOTA (1ull << 20)
 
 static const char *const db_names[DB_COUNT] = {
-	"meta", "queues", "msgs", "ready", "leases", "delayed", "keys", "topics", "tlog", "kv",
+	"meta", "queues", "msgs", "ready", "leases",  "delayed",
+	"keys", "topics", "tlog", "kv",	   "keytime",
 };
 
 int local__err(int rc)
