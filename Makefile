@@ -1,9 +1,9 @@
 # muster - a daemonless, crash-safe coordination bus and supervisor.
 #
-#   make                 build bin/muster and lib/libmuster.a
+#   make                 build build/muster and build/libmuster.a (SANITIZE: build-san/)
 #   make check           unit tests (Check), CLI contract tests (prove), fuzz corpus replay
 #   make bench           benchmarks beside their floors (futex ping-pong)
-#   make lint            clang-tidy, cppcheck, shellcheck, clang-format --dry-run
+#   make lint            clang-format --dry-run, cppcheck, shellcheck
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address,undefined check
 #   make WERROR=1        warnings are errors (CI)

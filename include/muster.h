@@ -16,7 +16,9 @@
  *    thread. A handle must not be used in a child after fork(): open a new one there.
  *  - Names of queues, topics, keys and locks match [A-Za-z0-9._:-]{1,128}.
  *  - Times are in milliseconds unless named otherwise; a wait of -1 means forever,
- *    0 means do not wait.
+ *    0 means do not wait. Durations above MST_DURATION_MAX_MS are MST_EINVAL.
+ *  - The local backend's store (LMDB) has no page checksums: a store file scribbled on
+ *    by something else can make a call fault or abort the process.
  */
 #ifndef MUSTER_H
 #define MUSTER_H
@@ -113,7 +115,8 @@ pid_t mst_bus_owner(const mst_bus *bus);
 
 /* Where a bus would live and why. Fills dir (the base directory chosen, size
  * dirsz) and why (a sentence, size whysz) for url (NULL as in mst_bus_open).
- * Does not create anything. */
+ * It may create the base directory (0700), as opening would; never the bus itself.
+ * Errors: MST_EURL, MST_EINVAL (no buffer), MST_EFULL or -errno when no base is usable. */
 int mst_bus_locate(const char *url, char *dir, size_t dirsz, char *why, size_t whysz);
 
 /* ---------------------------------------------------------------------------------
@@ -130,7 +133,8 @@ int mst_bus_locate(const char *url, char *dir, size_t dirsz, char *why, size_t w
 typedef struct mst_send_opts {
 	int priority;	  /* 0..9, higher first; default 0 */
 	int64_t delay_ms; /* not ready before this delay; default 0 */
-	const char *key;  /* idempotency key: a repeated key returns the first id */
+	const char *key;  /* idempotency key, per queue: the same key within 24 hours
+			   * returns the first id and adds nothing */
 	int64_t wait_ms;  /* when the bus is full: wait this long for room (0: fail) */
 } mst_send_opts;
 
@@ -167,7 +171,7 @@ typedef struct mst_msg {
 	char queue[MST_NAME_MAX + 1];
 } mst_msg;
 
-/* Reserves up to max messages of queue into msgs[0..*n). Waits up to
+/* Reserves up to max (>= 1, else MST_EINVAL) messages of queue into msgs[0..*n). Waits up to
  * opts->wait_ms for the first one (later ones are taken only if ready). *n receives
  * the count. Each message must be released with mst_msg_free.
  * Errors: MST_ENAME, MST_EEMPTY (wait 0, nothing ready), MST_ETIMEOUT, -errno. */
@@ -203,6 +207,7 @@ int mst_settle_batch(mst_bus *bus, enum mst_settle op, const uint64_t *ids, size
 /* Copies up to max ready messages of queue (in delivery order) into msgs without
  * leasing them. *n receives the count. */
 int mst_peek(mst_bus *bus, const char *queue, mst_msg *msgs, size_t max, size_t *n);
+/* (peek errors: MST_ENAME, MST_EINVAL; an unknown queue has no messages: *n = 0.) */
 
 typedef struct mst_queue_info {
 	char name[MST_NAME_MAX + 1];
@@ -215,6 +220,10 @@ typedef struct mst_queue_info {
 
 /* Lists queues. *out (free with mst_free) receives *n entries, sorted by name. */
 int mst_queue_list(mst_bus *bus, mst_queue_info **out, size_t *n);
+/* (list errors: MST_EINVAL, MST_ECORRUPT, -ENOMEM.) Counts are as of the last change to a
+ * queue: a lease whose owner died or expired counts as leased until a receiver of
+ * that queue (or its sweep) returns it. dead counts messages moved to the dead-letter
+ * queue over the queue's life. */
 
 /* Information on one queue. Errors: MST_ENOTFOUND. */
 int mst_queue_stat(mst_bus *bus, const char *queue, mst_queue_info *info);
@@ -223,6 +232,9 @@ int mst_queue_stat(mst_bus *bus, const char *queue, mst_queue_info *info);
  * dead_letter NULL keep the current value. */
 int mst_queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts, int64_t lease_ms,
 		     const char *dead_letter);
+/* Errors: MST_ENAME, MST_EINVAL (dead_letter is queue itself, lease out of range).
+ * The default dead-letter queue is QUEUE.dead; a queue whose name holds ".dead" or is
+ * longer than 123 characters sends its dead letters to muster.dead. */
 
 /* Frees memory returned by list functions. NULL is allowed. */
 void mst_free(void *p);
@@ -239,9 +251,12 @@ typedef struct mst_topic_opts {
 /* Appends len bytes to topic, creating it. *seq (may be NULL) receives its number.
  * Entries beyond the topic's retention are removed in the same commit. */
 int mst_publish(mst_bus *bus, const char *topic, const void *data, size_t len, uint64_t *seq);
+/* (publish errors: MST_ENAME, MST_ETOOBIG, MST_EFULL, -errno.) Age retention is applied
+ * when a topic is published to, so an idle topic keeps old entries until then. */
 
 /* Sets retention of topic (creating it). */
 int mst_topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts);
+/* (errors: MST_ENAME, MST_EINVAL.) */
 
 #define MST_FROM_EARLIEST 0
 #define MST_FROM_LATEST UINT64_MAX
@@ -270,6 +285,7 @@ int mst_kv_get(mst_bus *bus, const char *key, mst_kv *out);
 
 /* Sets key to value; *rev (may be NULL) receives the new revision. */
 int mst_kv_set(mst_bus *bus, const char *key, const void *value, size_t len, uint64_t *rev);
+/* (set and cas errors: MST_ENAME, MST_ETOOBIG, MST_EFULL, -errno; cas also MST_ECONFLICT.) */
 
 /* Sets key only if its current revision is expected (0: the key must not exist).
  * Errors: MST_ECONFLICT. */
@@ -288,13 +304,17 @@ int mst_kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n);
  * when the key was deleted). Errors: MST_ETIMEOUT, MST_EEMPTY (wait 0). */
 int mst_kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms, mst_kv *out);
 
+/* Frees the value of kv (not kv itself); NULL and repeated calls are safe. */
 void mst_kv_free(mst_kv *kv);
+/* Frees a list from mst_kv_list: its n values and the array. NULL is allowed. */
 void mst_kv_list_free(mst_kv *list, size_t n);
 
 /* ---------------------------------------------------------------------------------
  * Locks: named mutual exclusion released by the kernel when the holder dies.
- * The holder is the open file description of the lock: it is inherited by children
- * (fork and exec keep it held until every holder has closed it or died).
+ * The holder is the open file description of the lock: children created by fork
+ * share it, and it stays held until every process sharing it has closed it or died.
+ * Its descriptor is close-on-exec: a program exec'd holds it only after
+ * mst_lock_fd(lock, 1). A waiting acquire sleeps in the kernel until the release.
  */
 
 typedef struct mst_lock mst_lock;
@@ -303,8 +323,9 @@ typedef struct mst_lock mst_lock;
  * Errors: MST_EBUSY (wait 0), MST_ETIMEOUT, MST_ENAME, -errno. */
 int mst_lock_acquire(mst_bus *bus, const char *name, int64_t wait_ms, mst_lock **out);
 
-/* The file descriptor that holds the lock (to pass to a child; not close-on-exec
- * only if inherit is set). */
+/* The descriptor that holds the lock. As a side effect, inherit != 0 clears its
+ * close-on-exec flag (so that a program exec'd keeps the lock, as muster lock does)
+ * and inherit == 0 sets it. MST_EINVAL for a NULL lock. */
 int mst_lock_fd(const mst_lock *lock, int inherit);
 
 /* Releases and frees the lock; NULL is allowed. */
@@ -312,6 +333,7 @@ void mst_lock_release(mst_lock *lock);
 
 /* 1 if name is held by someone, 0 if free. */
 int mst_lock_held(mst_bus *bus, const char *name);
+/* (held errors: MST_ENAME, MST_EINVAL, -errno.) */
 
 /* ---------------------------------------------------------------------------------
  * Statistics
@@ -327,6 +349,9 @@ typedef struct mst_stats {
 	int writemap; /* store written through its shared mapping */
 } mst_stats;
 
+/* Fills out with the bus's figures (store size and use, reader slots of the local
+ * backend, totals over all queues; see mst_queue_list for what counts mean).
+ * Errors: MST_EINVAL, MST_ECORRUPT, -errno. */
 int mst_stats_get(mst_bus *bus, mst_stats *out);
 
 #ifdef __cplusplus

@@ -18,8 +18,8 @@ static const struct {
 	const char *usage;
 } commands[] = {
 	{"send", cmd_send,
-	 "send QUEUE [DATA] [--batch] [--priority 0-9] [--delay DUR] [--key KEY] [--wait DUR] "
-	 "[--json]"},
+	 "send QUEUE [DATA] [--batch [--batch-size N]] [--priority 0-9] [--delay DUR] [--key KEY] "
+	 "[--wait DUR] [--json]"},
 	{"recv", cmd_recv,
 	 "recv QUEUE [--wait DUR] [--count N] [--lease DUR] [--ack] [--json | --payload]"},
 	{"ack", cmd_ack, "ack ID..."},
@@ -46,10 +46,13 @@ static int usage(FILE *f, int code)
 	fprintf(f, "usage: muster [--bus URL] [--owner PID] COMMAND [ARGS]\n\ncommands:\n");
 	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  muster %s\n", commands[i].usage);
-	fprintf(f, "\nDUR is 250ms, 5s, 2m, 1h, a number of seconds, or 'forever'.\n"
-		   "Exit codes: 0 ok, 1 nothing in time, 2 usage, 3 not found, 4 not held,\n"
-		   "5 conflict, 6 bus full, 7 too large, 8 bus unusable, 9 owner gone,\n"
-		   "111 system failure. See muster(1).\n");
+	fprintf(f,
+		"\nDUR is 250ms, 5s, 2m, 1h, a number of seconds, or 'forever'. Data that begins\n"
+		"with '-' goes after '--'. Leases belong to the calling process (--owner,\n"
+		"$MUSTER_OWNER). Bus: --bus, $MUSTER_BUS, default local:default.\n"
+		"Exit codes: 0 ok, 1 nothing in time, 2 usage, 3 not found, 4 not held,\n"
+		"5 conflict, 6 bus full, 7 too large, 8 bus unusable, 9 owner gone,\n"
+		"111 system failure. See muster(1).\n");
 	return code;
 }
 
