@@ -218,10 +218,11 @@ static void roundtrip_lrec(struct fuzz_in *in)
 	l.pid = (int32_t)(uint32_t)fuzz_u64(in);
 	l.start = fuzz_u64(in);
 	l.due_ns = (int64_t)fuzz_u64(in);
+	l.ns = fuzz_u64(in);
 	codec_lrec_encode(&l, buf);
 	CHECK(codec_lrec_decode(buf, sizeof buf, &d) == 0);
 	CHECK(d.attempt == l.attempt && d.pid == l.pid && d.start == l.start &&
-	      d.due_ns == l.due_ns);
+	      d.due_ns == l.due_ns && d.ns == l.ns);
 	check_exact(buf, sizeof buf, dec_lrec);
 }
 

@@ -204,7 +204,10 @@ static pid_t transient_parent(pid_t pid)
 	return (pid_t)ppid;
 }
 
-/* Is pid the init of our pid namespace (a reaper that adopted an orphan)? */
+/* Is pid the init of our pid namespace acting as a reaper rather than as our caller?
+ * An init program never calls us. Any other pid 1 (a container's entry shell or
+ * program) is our caller when we are in its process group; an orphan adopted by it
+ * comes from another group. */
 static bool is_init(pid_t pid)
 {
 	char path[64], comm[64];
@@ -215,7 +218,7 @@ static bool is_init(pid_t pid)
 	if (slurp_file(path, comm, sizeof comm) <= 0)
 		return true;
 	comm[strcspn(comm, "\n")] = 0;
-	return in_list(comm, inits);
+	return in_list(comm, inits) || getpgid(0) != getpgid(1);
 }
 
 int cli_open(struct cli *cli, int flags, mst_bus **bus)

@@ -22,14 +22,16 @@
 typedef struct mst__owner {
 	int32_t pid;
 	uint64_t start;
+	uint64_t ns; /* pid namespace the pid is a number of (inode of /proc/self/ns/pid) */
 } mst__owner;
 
 /* Fills o for pid. -ESRCH if there is no such process (or it is a zombie). */
 int mst__owner_of(pid_t pid, mst__owner *o);
 
 /* 1 when o is certainly gone (no process, a zombie, or the pid now names another
- * process); 0 when it may be alive. Cheap for repeated calls on the same owner
- * (a small per-process cache of pidfds). */
+ * process); 0 when it may be alive, or when its pid belongs to another pid namespace
+ * than ours (nothing can be told from here: the lease then ends by expiry). Cheap for
+ * repeated calls on the same owner (a small per-process cache of pidfds). */
 int mst__owner_gone(const mst__owner *o);
 
 /* Wall clock in ms since the epoch. */

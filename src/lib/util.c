@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -140,6 +141,17 @@ static int proc_stat(pid_t pid, char *state, uint64_t *start)
 	return 0;
 }
 
+/* The inode of our pid namespace: pids are numbers in it. 0 if unknown. */
+static uint64_t self_pidns(void)
+{
+	static uint64_t ns;
+	struct stat st;
+
+	if (!ns && stat("/proc/self/ns/pid", &st) == 0)
+		ns = (uint64_t)st.st_ino;
+	return ns;
+}
+
 int mst__owner_of(pid_t pid, mst__owner *o)
 {
 	char state;
@@ -155,6 +167,7 @@ int mst__owner_of(pid_t pid, mst__owner *o)
 		return -ESRCH;
 	o->pid = pid;
 	o->start = start;
+	o->ns = self_pidns();
 	return 0;
 }
 
@@ -181,6 +194,8 @@ int mst__owner_gone(const mst__owner *o)
 
 	if (o->pid <= 0)
 		return 1;
+	if (o->ns && self_pidns() && o->ns != self_pidns())
+		return 0;
 	for (i = 0; i < OWNER_CACHE; i++) {
 		if (cache[i].o.pid == o->pid && cache[i].o.start == o->start && cache[i].fd > 0) {
 			pfd.fd = cache[i].fd;

@@ -20,7 +20,7 @@ is "$missing" "" "--help lists every command on stdout"
 like "$out" 'Exit codes' "--help documents the exit codes"
 
 run "$MUSTER_BIN" send --help
-is "$rc/$out" "0/usage: muster send QUEUE [DATA] [--batch] [--priority 0-9] [--delay DUR] [--key KEY] [--wait DUR] [--json]" \
+is "$rc/$out" "0/usage: muster send QUEUE [DATA] [--batch [--batch-size N]] [--priority 0-9] [--delay DUR] [--key KEY] [--wait DUR] [--json]" \
 	"send --help prints the usage of send"
 
 run "$MUSTER_BIN"

@@ -292,7 +292,7 @@ END_TEST
 
 START_TEST(test_codec_lrec_trec)
 {
-	struct lrec l = {3, 4242, 987654321ull, 123456789012345}, ld;
+	struct lrec l = {3, 4242, 987654321ull, 123456789012345, 4026531836ull}, ld;
 	struct trec t = {77, 3, 60000}, td;
 	unsigned char buf[64];
 	size_t cut;
@@ -303,6 +303,7 @@ START_TEST(test_codec_lrec_trec)
 	ck_assert_int_eq(ld.pid, 4242);
 	ck_assert_uint_eq(ld.start, 987654321ull);
 	ck_assert_int_eq(ld.due_ns, 123456789012345);
+	ck_assert_uint_eq(ld.ns, 4026531836ull);
 	for (cut = 0; cut < LREC_SIZE + 8; cut++)
 		if (cut != LREC_SIZE)
 			ck_assert_int_eq(codec_lrec_decode(buf, cut, &ld), MST_ECORRUPT);

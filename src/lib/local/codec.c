@@ -142,6 +142,7 @@ void codec_lrec_encode(const struct lrec *l, void *out)
 	put32(p + 4, (uint32_t)l->pid);
 	put64(p + 8, l->start);
 	put64(p + 16, (uint64_t)l->due_ns);
+	put64(p + 24, l->ns);
 }
 
 int codec_lrec_decode(const void *in, size_t len, struct lrec *l)
@@ -154,6 +155,7 @@ int codec_lrec_decode(const void *in, size_t len, struct lrec *l)
 	l->pid = (int32_t)get32(p + 4);
 	l->start = get64(p + 8);
 	l->due_ns = (int64_t)get64(p + 16);
+	l->ns = get64(p + 24);
 	return 0;
 }
 

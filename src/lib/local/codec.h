@@ -39,6 +39,7 @@ struct lrec {
 	int32_t pid;
 	uint64_t start;
 	int64_t due_ns;
+	uint64_t ns; /* pid namespace of pid */
 };
 
 /* topics: name -> trec */
@@ -57,7 +58,7 @@ void codec_mrec_encode(void *out, uint8_t prio, int64_t sent_ms, const char *que
 		       const void *data, size_t len);
 int codec_mrec_decode(const void *in, size_t len, struct mrec *m);
 
-#define LREC_SIZE 24
+#define LREC_SIZE 32
 void codec_lrec_encode(const struct lrec *l, void *out);
 int codec_lrec_decode(const void *in, size_t len, struct lrec *l);
 

@@ -470,7 +470,7 @@ static int sweep(struct local_bus *lb, const char *queue)
 	MDB_cursor *c;
 	MDB_val k, v;
 	struct qrec q;
-	mst__owner last = {0, 0};
+	mst__owner last = {0, 0, 0};
 	int rc, r, changed = 0, last_gone = 0;
 	int64_t now = mst_now_ns();
 
@@ -491,8 +491,9 @@ static int sweep(struct local_bus *lb, const char *queue)
 		if (codec_lrec_decode(v.mv_data, v.mv_size, &l) == 0) {
 			o.pid = l.pid;
 			o.start = l.start;
+			o.ns = l.ns;
 			/* leases of one owner are often adjacent: check each owner once */
-			if (o.pid != last.pid || o.start != last.start) {
+			if (o.pid != last.pid || o.start != last.start || o.ns != last.ns) {
 				last = o;
 				last_gone = mst__owner_gone(&o);
 			}
@@ -722,6 +723,7 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 				l.attempt++;
 				l.pid = bus->owner.pid;
 				l.start = bus->owner.start;
+				l.ns = bus->owner.ns;
 				l.due_ns = now + lease_ms * 1000000;
 				if ((rc = recv_msg(lb, txn, mc, &placed, id, &mv, &m)) < 0) {
 					if (rc == MST_ENOTFOUND)
@@ -862,12 +864,12 @@ static int settle_one(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id
 		return r == MDB_NOTFOUND ? MST_ENOTHELD : local__err(r);
 	if ((rc = codec_lrec_decode(v.mv_data, v.mv_size, &l)) < 0)
 		return rc;
-	if (l.pid != bus->owner.pid || l.start != bus->owner.start) {
+	if (l.pid != bus->owner.pid || l.start != bus->owner.start || l.ns != bus->owner.ns) {
 		/* held by someone else, unless that owner is gone and nobody has taken
 		 * the message back yet: then settling it cannot hurt anyone (a caller
 		 * reached through a short-lived wrapper, such as sh -c, is the usual
 		 * case) */
-		mst__owner o = {l.pid, l.start};
+		mst__owner o = {l.pid, l.start, l.ns};
 		if (!mst__owner_gone(&o))
 			return MST_ENOTHELD;
 	}
@@ -880,6 +882,7 @@ static int settle_one(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id
 		l.due_ns = now + (ms > 0 ? ms : qc->q.lease_ms) * 1000000;
 		l.pid = bus->owner.pid; /* a lease taken over from a dead owner */
 		l.start = bus->owner.start;
+		l.ns = bus->owner.ns;
 		codec_lrec_encode(&l, lv);
 		/* a shorter lease must be found when it ends */
 		if (l.due_ns < qc->q.check_ns) {
