@@ -843,23 +843,30 @@ static int qcache_use(struct local_bus *lb, MDB_txn *txn, struct qcache *qc, con
  * other error does not. *wake_queue is set when the queue (or its dead letters) gained
  * a ready message. */
 static int settle_one(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id, int op,
-		      int64_t ms, int64_t now, int *wake_queue)
+		      int64_t ms, int64_t now, int *wake_queue, MDB_cursor *cm, MDB_cursor *cl)
 {
 	struct local_bus *lb = LB(bus);
 	char queue[MST_NAME_MAX + 1], kb[KEYBUF];
+	unsigned char ib[8];
 	struct mrec m;
 	struct lrec l;
-	MDB_val mv, k, v;
+	MDB_val mv, k, v, ik = {8, ib};
 	int rc, r;
 
-	rc = get_msg(lb, txn, id, &mv, &m);
-	if (rc < 0)
-		return rc == MST_ENOTFOUND ? MST_ENOTHELD : rc;
+	/* with cursors (acks), the records found are deleted where they are found,
+	 * without a second search */
+	local__put_be64(ib, id);
+	r = cm ? mdb_cursor_get(cm, &ik, &mv, MDB_SET_KEY)
+	       : mdb_get(txn, lb->dbi[DB_MSGS], &ik, &mv);
+	if (r)
+		return r == MDB_NOTFOUND ? MST_ENOTHELD : local__err(r);
+	if ((rc = codec_mrec_decode(mv.mv_data, mv.mv_size, &m)) < 0)
+		return rc;
 	memcpy(queue, m.queue, m.qlen);
 	queue[m.qlen] = 0;
 	k.mv_size = local__key(kb, queue, &id, 1, -1);
 	k.mv_data = kb;
-	r = mdb_get(txn, lb->dbi[DB_LEASES], &k, &v);
+	r = cl ? mdb_cursor_get(cl, &k, &v, MDB_SET_KEY) : mdb_get(txn, lb->dbi[DB_LEASES], &k, &v);
 	if (r)
 		return r == MDB_NOTFOUND ? MST_ENOTHELD : local__err(r);
 	if ((rc = codec_lrec_decode(v.mv_data, v.mv_size, &l)) < 0)
@@ -891,16 +898,12 @@ static int settle_one(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id
 		}
 		return local__err(mdb_put(txn, lb->dbi[DB_LEASES], &k, &nv, 0));
 	}
-	if ((r = mdb_del(txn, lb->dbi[DB_LEASES], &k, NULL)))
+	if ((r = cl ? mdb_cursor_del(cl, 0) : mdb_del(txn, lb->dbi[DB_LEASES], &k, NULL)))
 		return local__err(r);
 	qc->q.leased--;
 	qc->dirty = 1;
 	if (op == MST__ACK) {
-		unsigned char ib[8];
-		MDB_val ik = {8, ib};
-
-		local__put_be64(ib, id);
-		if ((r = mdb_del(txn, lb->dbi[DB_MSGS], &ik, NULL)))
+		if ((r = cm ? mdb_cursor_del(cm, 0) : mdb_del(txn, lb->dbi[DB_MSGS], &ik, NULL)))
 			return local__err(r);
 		qc->q.acked++;
 		return 0;
@@ -918,6 +921,7 @@ int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t m
 	} *woken = NULL;
 	size_t nwoken = 0, i, done_upto = 0;
 	MDB_txn *txn;
+	MDB_cursor *cm = NULL, *cl = NULL;
 	int64_t now = mst_now_ns();
 	int rc, worst = 0, done = 0;
 
@@ -925,11 +929,15 @@ int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t m
 		return -ENOMEM;
 	if ((rc = local__txn(lb, 0, &txn)) < 0)
 		goto out;
+	if (op == MST__ACK && n > 1 &&
+	    ((rc = local__err(mdb_cursor_open(txn, lb->dbi[DB_MSGS], &cm))) < 0 ||
+	     (rc = local__err(mdb_cursor_open(txn, lb->dbi[DB_LEASES], &cl))) < 0))
+		goto abort;
 	for (i = 0; i < n; i++) {
 		int wq = 0;
 
 		done_upto = i + 1;
-		rc = settle_one(bus, txn, &qc, ids[i], op, ms, now, &wq);
+		rc = settle_one(bus, txn, &qc, ids[i], op, ms, now, &wq, cm, cl);
 		if (results)
 			results[i] = rc;
 		if (rc == MST_ENOTHELD) {
@@ -946,6 +954,11 @@ int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t m
 			nwoken++;
 		}
 	}
+	if (cm)
+		mdb_cursor_close(cm);
+	if (cl)
+		mdb_cursor_close(cl);
+	cm = cl = NULL;
 	if (!done) {
 		local__abort(lb, txn);
 		rc = worst;
@@ -965,6 +978,10 @@ int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t m
 	rc = worst;
 	goto out;
 abort:
+	if (cm)
+		mdb_cursor_close(cm);
+	if (cl)
+		mdb_cursor_close(cl);
 	local__abort(lb, txn);
 failed:
 	/* nothing was settled: every id reports the error (those not held keep saying so) */
