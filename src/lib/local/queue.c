@@ -753,7 +753,9 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 				if (l.due_ns < q.check_ns)
 					q.check_ns = l.due_ns;
 				changed = 1;
-				r = reseek(c, &k, &v, kb2, klen);
+				/* after a delete LMDB leaves the cursor on the next record, and
+				 * MDB_NEXT returns that one (it does not step over it) */
+				r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 			}
 			mdb_cursor_close(c);
 			if (mc)
