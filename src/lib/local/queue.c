@@ -89,6 +89,15 @@ static int next_ids(struct local_bus *lb, MDB_txn *txn, size_t n, uint64_t *firs
 	return local__err(mdb_put(txn, lb->dbi[DB_META], &k, &v, 0));
 }
 
+/* Puts k, v. Keys mostly grow (ids do), and a key beyond the last one is appended
+ * without a search from the root; any other key is put as usual. */
+static int put_maybe_append(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+	int r = mdb_put(txn, dbi, k, v, MDB_APPEND);
+
+	return r == MDB_KEYEXIST ? mdb_put(txn, dbi, k, v, 0) : r;
+}
+
 static int put_ready(struct local_bus *lb, MDB_txn *txn, const char *queue, int prio, uint64_t id,
 		     uint32_t attempts)
 {
@@ -97,7 +106,7 @@ static int put_ready(struct local_bus *lb, MDB_txn *txn, const char *queue, int 
 
 	k.mv_size = local__key(kb, queue, &id, 1, 9 - prio);
 	k.mv_data = kb;
-	return local__err(mdb_put(txn, lb->dbi[DB_READY], &k, &v, 0));
+	return local__err(put_maybe_append(txn, lb->dbi[DB_READY], &k, &v));
 }
 
 static int put_delayed(struct local_bus *lb, MDB_txn *txn, const char *queue, int64_t due,
@@ -743,7 +752,7 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 				lk.mv_data = lkb;
 				klen = k.mv_size;
 				memcpy(kb2, k.mv_data, klen);
-				if ((r = mdb_put(txn, lb->dbi[DB_LEASES], &lk, &lvv, 0)) ||
+				if ((r = put_maybe_append(txn, lb->dbi[DB_LEASES], &lk, &lvv)) ||
 				    (r = mdb_cursor_del(c, 0))) {
 					rc = local__err(r);
 					goto abort;
@@ -844,8 +853,26 @@ static int qcache_use(struct local_bus *lb, MDB_txn *txn, struct qcache *qc, con
 /* Settles one message inside txn. MST_ENOTHELD leaves the transaction usable; any
  * other error does not. *wake_queue is set when the queue (or its dead letters) gained
  * a ready message. */
+/* Finds k with cursor c (placed: c stands where a previous find left it). The record
+ * after the cursor is tried first, as the ids of a batch mostly come in order; the
+ * key is compared, so a miss only costs the search that follows. */
+static int cursor_find(MDB_cursor *c, int *placed, MDB_val *k, MDB_val *v)
+{
+	if (*placed) {
+		MDB_val ck;
+		int r = mdb_cursor_get(c, &ck, v, MDB_NEXT);
+
+		if (r == 0 && ck.mv_size == k->mv_size &&
+		    !memcmp(ck.mv_data, k->mv_data, k->mv_size))
+			return 0;
+	}
+	*placed = 1;
+	return mdb_cursor_get(c, k, v, MDB_SET_KEY);
+}
+
 static int settle_one(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id, int op,
-		      int64_t ms, int64_t now, int *wake_queue, MDB_cursor *cm, MDB_cursor *cl)
+		      int64_t ms, int64_t now, int *wake_queue, MDB_cursor *cm, MDB_cursor *cl,
+		      int *placed)
 {
 	struct local_bus *lb = LB(bus);
 	char queue[MST_NAME_MAX + 1], kb[KEYBUF];
@@ -858,8 +885,7 @@ static int settle_one(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id
 	/* with cursors (acks), the records found are deleted where they are found,
 	 * without a second search */
 	local__put_be64(ib, id);
-	r = cm ? mdb_cursor_get(cm, &ik, &mv, MDB_SET_KEY)
-	       : mdb_get(txn, lb->dbi[DB_MSGS], &ik, &mv);
+	r = cm ? cursor_find(cm, &placed[0], &ik, &mv) : mdb_get(txn, lb->dbi[DB_MSGS], &ik, &mv);
 	if (r)
 		return r == MDB_NOTFOUND ? MST_ENOTHELD : local__err(r);
 	if ((rc = codec_mrec_decode(mv.mv_data, mv.mv_size, &m)) < 0)
@@ -868,7 +894,7 @@ static int settle_one(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id
 	queue[m.qlen] = 0;
 	k.mv_size = local__key(kb, queue, &id, 1, -1);
 	k.mv_data = kb;
-	r = cl ? mdb_cursor_get(cl, &k, &v, MDB_SET_KEY) : mdb_get(txn, lb->dbi[DB_LEASES], &k, &v);
+	r = cl ? cursor_find(cl, &placed[1], &k, &v) : mdb_get(txn, lb->dbi[DB_LEASES], &k, &v);
 	if (r)
 		return r == MDB_NOTFOUND ? MST_ENOTHELD : local__err(r);
 	if ((rc = codec_lrec_decode(v.mv_data, v.mv_size, &l)) < 0)
@@ -924,6 +950,7 @@ int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t m
 	size_t nwoken = 0, i, done_upto = 0;
 	MDB_txn *txn;
 	MDB_cursor *cm = NULL, *cl = NULL;
+	int placed[2] = {0, 0};
 	int64_t now = mst_now_ns();
 	int rc, worst = 0, done = 0;
 
@@ -939,7 +966,7 @@ int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t m
 		int wq = 0;
 
 		done_upto = i + 1;
-		rc = settle_one(bus, txn, &qc, ids[i], op, ms, now, &wq, cm, cl);
+		rc = settle_one(bus, txn, &qc, ids[i], op, ms, now, &wq, cm, cl, placed);
 		if (results)
 			results[i] = rc;
 		if (rc == MST_ENOTHELD) {
