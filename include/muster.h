@@ -220,10 +220,10 @@ typedef struct mst_queue_info {
 
 /* Lists queues. *out (free with mst_free) receives *n entries, sorted by name. */
 int mst_queue_list(mst_bus *bus, mst_queue_info **out, size_t *n);
-/* (list errors: MST_EINVAL, MST_ECORRUPT, -ENOMEM.) Counts are as of the last change to a
- * queue: a lease whose owner died or expired counts as leased until a receiver of
- * that queue (or its sweep) returns it. dead counts messages moved to the dead-letter
- * queue over the queue's life. */
+/* (list errors: MST_EINVAL, MST_ECORRUPT, -ENOMEM.) Leases whose owners are gone are
+ * returned to their queues before counting; an expired lease or a delayed message
+ * that is due counts as leased or delayed until a receiver looks. dead counts messages moved to the
+ * dead-letter queue over the queue's life. */
 
 /* Information on one queue. Errors: MST_ENOTFOUND. */
 int mst_queue_stat(mst_bus *bus, const char *queue, mst_queue_info *info);

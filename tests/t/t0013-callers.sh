@@ -4,7 +4,7 @@
 # lease, and the dead-letter queue's waiters.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
-plan 12
+plan 13
 
 # --- Python subprocess with shell=True: /bin/sh -c 'muster ...' ------------------------
 m send q one >/dev/null
@@ -45,6 +45,16 @@ run m ack "$id"
 is "$rc" 0 "ack of a message whose owner died before anyone took it back: exit 0"
 acked=$(queue_field q acked)
 is "$(queue_field q leased)" 0 "... acknowledged, not leased (acked $acked)"
+
+# --- counts tell what a receiver would find: a dead owner's lease is not "leased" --
+m send cnt x >/dev/null
+spawn sleep 60
+owner=$SPAWN_PID
+m --owner "$owner" recv cnt >/dev/null
+kill -9 "$owner"
+wait "$owner" 2>/dev/null
+wait_for 2 test "$(queue_field cnt leased)" = 0
+is "$(queue_field cnt ready)/$(queue_field cnt leased)" "1/0" "queue counts a dead owner's message as ready again"
 
 # --- a lease shortened by touch ends when the new lease does --------------------------
 m send q five >/dev/null

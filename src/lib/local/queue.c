@@ -1086,9 +1086,42 @@ static void fill_info(mst_queue_info *qi, const char *name, size_t nlen, const s
 	snprintf(qi->dead_letter, sizeof qi->dead_letter, "%s", q->dlq);
 }
 
+static int list_queues(struct local_bus *lb, const char *only, mst_queue_info **out, size_t *n);
+
+/* Lists queues. Leases whose owners are gone are returned to their queues first (by
+ * the same rate-limited sweep receivers run), so that the counts say what a receiver
+ * would find rather than what the last receiver left. */
 int local__queue_list(mst_bus *bus, const char *only, mst_queue_info **out, size_t *n)
 {
 	struct local_bus *lb = LB(bus);
+	size_t i;
+	int rc, freed = 0;
+
+	rc = list_queues(lb, only, out, n);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < *n; i++) {
+		struct wake_slot *s;
+		int64_t due;
+
+		if (!(*out)[i].leased)
+			continue;
+		s = local__slot(lb, WAKE_QUEUE, (*out)[i].name);
+		due = __atomic_load_n(&s->sweep_ns, __ATOMIC_RELAXED);
+		if (due <= mst_now_ns() &&
+		    __atomic_compare_exchange_n(&s->sweep_ns, &due, mst_now_ns() + SWEEP_NS, 0,
+						__ATOMIC_SEQ_CST, __ATOMIC_RELAXED) &&
+		    sweep(lb, (*out)[i].name) > 0)
+			freed = 1;
+	}
+	if (!freed)
+		return 0;
+	free(*out);
+	return list_queues(lb, only, out, n);
+}
+
+static int list_queues(struct local_bus *lb, const char *only, mst_queue_info **out, size_t *n)
+{
 	mst_queue_info *list = NULL;
 	size_t cnt = 0;
 	MDB_txn *txn;
