@@ -34,6 +34,10 @@ int mst__owner_of(pid_t pid, mst__owner *o);
  * repeated calls on the same owner (a small per-process cache of pidfds). */
 int mst__owner_gone(const mst__owner *o);
 
+/* A pidfd (close-on-exec, the caller closes it) that becomes readable when o exits;
+ * -1 when o is gone already, in another pid namespace, or pidfds are unavailable. */
+int mst__owner_pidfd(const mst__owner *o);
+
 /* Wall clock in ms since the epoch. */
 int64_t mst__wall_ms(void);
 

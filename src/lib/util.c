@@ -235,3 +235,23 @@ int mst__owner_gone(const mst__owner *o)
 	cache[slot].fd = fd;
 	return 0;
 }
+
+int mst__owner_pidfd(const mst__owner *o)
+{
+	char state;
+	uint64_t start;
+	int fd;
+
+	if (o->pid <= 0 || (o->ns && self_pidns() && o->ns != self_pidns()))
+		return -1;
+	fd = pidfd_open_(o->pid);
+	if (fd < 0)
+		return -1;
+	/* with the pidfd open the pid cannot be reused: check it is still the owner */
+	if (proc_stat(o->pid, &state, &start) < 0 || start != o->start || state == 'Z' ||
+	    state == 'X') {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}

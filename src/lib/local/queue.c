@@ -20,9 +20,13 @@
 #include "codec.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #define KEYBUF (MST_NAME_MAX + 2 + 16)
 #define SWEEP_BATCH 1024
@@ -657,6 +661,134 @@ out:
 	return rc < 0 ? rc : work;
 }
 
+/* A waiting receiver must hear of a lease holder's death at once, not at the next sweep
+ * tick: while it sleeps, a helper thread polls pidfds of the holders of the queue's
+ * leases and, when one exits, marks it and wakes the queue's slot. */
+#define WATCH_MAX 64
+
+struct watch {
+	pthread_t thread;
+	int efd, n, died;
+	int fds[WATCH_MAX];
+	struct wake_slot *slot;
+};
+
+static void *watch_main(void *arg)
+{
+	struct watch *w = arg;
+	struct pollfd p[WATCH_MAX + 1];
+	int i, r;
+
+	for (i = 0; i < w->n; i++) {
+		p[i].fd = w->fds[i];
+		p[i].events = POLLIN;
+	}
+	p[w->n].fd = w->efd;
+	p[w->n].events = POLLIN;
+	do
+		r = poll(p, (nfds_t)w->n + 1, -1);
+	while (r < 0 && errno == EINTR);
+	for (i = 0; r > 0 && i < w->n; i++) {
+		if (p[i].revents) {
+			__atomic_store_n(&w->died, 1, __ATOMIC_SEQ_CST);
+			local__wake(w->slot);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Starts watching the owners of queue's leases (other than ourselves). 0 when every
+ * owner is watched; -1 when they could not all be (too many, no pidfds): the caller
+ * then falls back to the sweep tick. */
+static int watch_start(struct local_bus *lb, mst_bus *bus, const char *queue,
+		       struct wake_slot *slot, struct watch *w)
+{
+	size_t plen = strlen(queue) + 1;
+	mst__owner seen[WATCH_MAX];
+	char kb[KEYBUF];
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int r, i, ok = 0;
+
+	w->n = 0;
+	w->died = 0;
+	w->slot = slot;
+	w->efd = -1;
+	if (local__txn(lb, 1, &txn) < 0)
+		return -1;
+	if (mdb_cursor_open(txn, lb->dbi[DB_LEASES], &c)) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	k.mv_size = local__key(kb, queue, NULL, 0, -1);
+	k.mv_data = kb;
+	ok = 1;
+	for (r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	     r == 0 && k.mv_size == plen + 8 && !memcmp(k.mv_data, queue, plen);
+	     r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct lrec l;
+		mst__owner o;
+		int fd;
+
+		if (codec_lrec_decode(v.mv_data, v.mv_size, &l) < 0)
+			continue;
+		o.pid = l.pid;
+		o.start = l.start;
+		o.ns = l.ns;
+		if (o.pid == bus->owner.pid && o.start == bus->owner.start)
+			continue;
+		for (i = 0; i < w->n; i++)
+			if (seen[i].pid == o.pid && seen[i].start == o.start)
+				break;
+		if (i < w->n)
+			continue;
+		if (w->n == WATCH_MAX || (fd = mst__owner_pidfd(&o)) < 0) {
+			ok = 0; /* too many, gone already (a sweep will see), or no pidfd */
+			break;
+		}
+		seen[w->n] = o;
+		w->fds[w->n++] = fd;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (!ok)
+		goto fail;
+	if (!w->n)
+		return 0; /* only our own leases: nobody to watch */
+	w->efd = eventfd(0, EFD_CLOEXEC);
+	if (w->efd >= 0 && pthread_create(&w->thread, NULL, watch_main, w) == 0)
+		return 0;
+	if (w->efd >= 0)
+		close(w->efd);
+	w->efd = -1;
+fail:
+	for (i = 0; i < w->n; i++)
+		close(w->fds[i]);
+	w->n = 0;
+	return -1;
+}
+
+static void watch_stop(struct watch *w)
+{
+	uint64_t one = 1;
+	int i;
+
+	if (w->efd < 0)
+		return;
+	if (write(w->efd, &one, sizeof one) < 0) {
+		/* the thread then ends with the next event: join would wait; cancel */
+		pthread_cancel(w->thread);
+	}
+	pthread_join(w->thread, NULL);
+	close(w->efd);
+	w->efd = -1;
+	for (i = 0; i < w->n; i++)
+		close(w->fds[i]);
+	w->n = 0;
+}
+
 int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg *msgs,
 		size_t max, size_t *n)
 {
@@ -665,6 +797,7 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 	int64_t wait_ms = opts ? opts->wait_ms : 0;
 	int64_t deadline = mst__deadline(wait_ms);
 	size_t plen = strlen(queue) + 1;
+	struct watch w;
 	int rc, idle = 0;
 
 	*n = 0;
@@ -792,12 +925,14 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 		idle = 1;
 		continue;
 	wait:
-		/* a lease holder may die: look again after a sweep interval */
-		if (leased && now + SWEEP_NS < wake_at)
-			wake_at = now + SWEEP_NS;
 		left = mst__ms_left(deadline);
 		if (left == 0)
 			return wait_ms == 0 ? MST_EEMPTY : MST_ETIMEOUT;
+		/* a lease holder may die: watch the holders' pidfds while asleep, or, when
+		 * that is not possible, look again after a sweep interval */
+		w.efd = -1;
+		if (leased && watch_start(lb, bus, queue, slot, &w) < 0 && now + SWEEP_NS < wake_at)
+			wake_at = now + SWEEP_NS;
 		if (wake_at != INT64_MAX) {
 			int64_t ms = (wake_at - mst_now_ns() + 999999) / 1000000;
 			if (ms < 1)
@@ -806,6 +941,11 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 				left = ms;
 		}
 		local__sleep(slot, seen, left);
+		if (w.efd >= 0) {
+			watch_stop(&w);
+			if (w.died)
+				sweep(lb, queue); /* at once, not when the tick allows */
+		}
 		continue;
 	abort:
 		if (c)
