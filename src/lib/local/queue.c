@@ -699,8 +699,9 @@ static void *watch_main(void *arg)
 }
 
 /* Starts watching the owners of queue's leases (other than ourselves). 0 when every
- * owner is watched; -1 when they could not all be (too many, no pidfds): the caller
- * then falls back to the sweep tick. */
+ * owner is watched; 1 when one is gone already (the caller sweeps now); -1 when they
+ * could not all be watched (too many, no pidfds): the caller then falls back to the
+ * sweep tick. */
 static int watch_start(struct local_bus *lb, mst_bus *bus, const char *queue,
 		       struct wake_slot *slot, struct watch *w)
 {
@@ -710,7 +711,7 @@ static int watch_start(struct local_bus *lb, mst_bus *bus, const char *queue,
 	MDB_txn *txn;
 	MDB_cursor *c;
 	MDB_val k, v;
-	int r, i, ok = 0;
+	int r, i, ok = 0, gone = 0;
 
 	w->n = 0;
 	w->died = 0;
@@ -745,7 +746,9 @@ static int watch_start(struct local_bus *lb, mst_bus *bus, const char *queue,
 		if (i < w->n)
 			continue;
 		if (w->n == WATCH_MAX || (fd = mst__owner_pidfd(&o)) < 0) {
-			ok = 0; /* too many, gone already (a sweep will see), or no pidfd */
+			/* too many, no pidfds, or gone already: then sweep now */
+			ok = w->n < WATCH_MAX && mst__owner_gone(&o) ? 1 : 0;
+			gone = ok;
 			break;
 		}
 		seen[w->n] = o;
@@ -753,6 +756,12 @@ static int watch_start(struct local_bus *lb, mst_bus *bus, const char *queue,
 	}
 	mdb_cursor_close(c);
 	mdb_txn_abort(txn);
+	if (gone) {
+		for (i = 0; i < w->n; i++)
+			close(w->fds[i]);
+		w->n = 0;
+		return 1;
+	}
 	if (!ok)
 		goto fail;
 	if (!w->n)
@@ -931,7 +940,10 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 		/* a lease holder may die: watch the holders' pidfds while asleep, or, when
 		 * that is not possible, look again after a sweep interval */
 		w.efd = -1;
-		if (leased && watch_start(lb, bus, queue, slot, &w) < 0 && now + SWEEP_NS < wake_at)
+		rc = leased ? watch_start(lb, bus, queue, slot, &w) : 0;
+		if (rc == 1 && sweep(lb, queue) > 0)
+			continue; /* a holder had died: its messages are ready */
+		if (rc != 0 && now + SWEEP_NS < wake_at)
 			wake_at = now + SWEEP_NS;
 		if (wake_at != INT64_MAX) {
 			int64_t ms = (wake_at - mst_now_ns() + 999999) / 1000000;
