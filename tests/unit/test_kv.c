@@ -34,6 +34,33 @@ static void assert_value(mst_bus *bus, const char *key, const char *v, uint64_t 
 	mst_kv_free(&kv);
 }
 
+/* A deletion is reported only to a watcher whose revision it follows; a key that never
+ * existed has nothing to report, and one set again is not deleted. */
+START_TEST(test_watch_deletions)
+{
+	mst_bus *bus = unit_bus();
+	uint64_t r1, r2;
+	mst_kv kv;
+
+	ck_assert_int_eq(mst_kv_watch(bus, "never", 5, 0, &kv), MST_EEMPTY);
+	ck_assert_int_eq(mst_kv_watch(bus, "never", 5, 50, &kv), MST_ETIMEOUT);
+	ck_assert_int_eq(mst_kv_set(bus, "k", "a", 1, &r1), 0);
+	ck_assert_int_eq(mst_kv_del(bus, "k"), 0);
+	ck_assert_int_eq(mst_kv_watch(bus, "k", r1, 0, &kv), 0);
+	ck_assert_uint_eq(kv.rev, 0); /* deleted after r1 */
+	mst_kv_free(&kv);
+	ck_assert_int_eq(mst_kv_set(bus, "other", "b", 1, &r2), 0);
+	/* nothing happened to k after r2 */
+	ck_assert_int_eq(mst_kv_watch(bus, "k", r2, 0, &kv), MST_EEMPTY);
+	ck_assert_int_eq(mst_kv_set(bus, "k", "c", 1, &r2), 0);
+	ck_assert_int_eq(mst_kv_watch(bus, "k", r1, 0, &kv), 0);
+	ck_assert_uint_eq(kv.rev, r2); /* set again: its value, not a deletion */
+	ck_assert_str_eq(kv.value, "c");
+	mst_kv_free(&kv);
+	mst_bus_close(bus);
+}
+END_TEST
+
 START_TEST(test_set_get)
 {
 	mst_bus *bus = unit_bus();
@@ -272,6 +299,7 @@ Suite *suite_kv(void)
 	TCase *tc = tcase_create("kv");
 
 	tcase_add_test(tc, test_set_get);
+	tcase_add_test(tc, test_watch_deletions);
 	tcase_add_test(tc, test_cas);
 	tcase_add_test(tc, test_del);
 	tcase_add_test(tc, test_list_prefix);

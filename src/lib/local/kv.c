@@ -97,6 +97,12 @@ int local__kv_put(mst_bus *bus, const char *key, const void *value, size_t len, 
 	}
 	if ((rc = next_rev(lb, txn, &nrev)) < 0)
 		goto abort;
+	/* no longer deleted; done before the reserve below, which no update may follow */
+	r = mdb_del(txn, lb->dbi[DB_KVDEL], &k, NULL);
+	if (r && r != MDB_NOTFOUND) {
+		rc = local__err(r);
+		goto abort;
+	}
 	v.mv_size = 16 + len;
 	if ((r = mdb_put(txn, lb->dbi[DB_KV], &k, &v, MDB_RESERVE))) {
 		rc = local__err(r);
@@ -134,6 +140,14 @@ int local__kv_del(mst_bus *bus, const char *key)
 	if ((rc = next_rev(lb, txn, &nrev)) < 0) {
 		local__abort(lb, txn);
 		return rc;
+	}
+	/* the deletion's revision, for watchers that come later */
+	{
+		MDB_val dv = {8, &nrev};
+		if ((r = mdb_put(txn, lb->dbi[DB_KVDEL], &k, &dv, 0))) {
+			local__abort(lb, txn);
+			return local__err(r);
+		}
 	}
 	if ((rc = local__commit(lb, txn)) < 0)
 		return rc;
@@ -189,6 +203,21 @@ int local__kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n)
 	return 0;
 }
 
+/* The revision at which key was last deleted (0: never, or set again since). */
+static uint64_t deleted_rev(struct local_bus *lb, const char *key)
+{
+	MDB_val k = {strlen(key), (void *)key}, v;
+	MDB_txn *txn;
+	uint64_t rev = 0;
+
+	if (local__txn(lb, 1, &txn) < 0)
+		return 0;
+	if (mdb_get(txn, lb->dbi[DB_KVDEL], &k, &v) == 0 && v.mv_size == 8)
+		memcpy(&rev, v.mv_data, 8);
+	mdb_txn_abort(txn);
+	return rev;
+}
+
 int local__kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms, mst_kv *out)
 {
 	struct local_bus *lb = LB(bus);
@@ -206,7 +235,7 @@ int local__kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_
 			mst_kv_free(out);
 		else if (rc != MST_ENOTFOUND)
 			return rc;
-		else if (since > 0) {
+		else if (since > 0 && deleted_rev(lb, key) > since) {
 			/* the key was deleted after revision since */
 			memset(out, 0, sizeof *out);
 			snprintf(out->key, sizeof out->key, "%s", key);

@@ -37,6 +37,7 @@ enum {
 	DB_TLOG,
 	DB_KV,
 	DB_KEYTIME,
+	DB_KVDEL,
 	DB_COUNT
 };
 

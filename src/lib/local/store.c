@@ -40,7 +40,7 @@
 
 static const char *const db_names[DB_COUNT] = {
 	"meta", "queues", "msgs", "ready", "leases",  "delayed",
-	"keys", "topics", "tlog", "kv",	   "keytime",
+	"keys", "topics", "tlog", "kv",	   "keytime", "kvdel",
 };
 
 int local__err(int rc)
