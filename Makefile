@@ -66,7 +66,7 @@ $(UNIT_BIN): $(UNIT_SRC) $(LIB) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc/lib $(LDFLAGS) -o $@ $(UNIT_SRC) $(LIB) $$(pkg-config --cflags --libs check) $(LDLIBS)
 
-$(O)/tests/helpers/%: tests/helpers/%.c $(LIB)
+$(O)/tests/helpers/%: tests/helpers/%.c tests/helpers/helpers.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc/lib $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 

@@ -15,8 +15,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define MST__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
 /* Identity of a live process: pid plus its start time (clock ticks since boot, from
  * /proc/PID/stat), so a reused pid is never mistaken for the original process. */
 typedef struct mst__owner {

@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include "muster.h"
+#include "helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +46,6 @@
 #include <unistd.h>
 
 #define QUEUE "conc"
-#define REC 64 /* bytes per log record; divides the page size */
 #define MAX_EXAMPLES 8
 #define START_TIMEOUT_NS (60 * 1000000000LL)
 #define DRAIN_TIMEOUT_NS (60 * 1000000000LL)
@@ -172,24 +172,7 @@ __attribute__((format(printf, 2, 3))) static void example(uint64_t *counter, con
 	va_end(ap);
 }
 
-static bool rest_blank(const char *rec, int end)
-{
-	int i;
 
-	if (end <= 0)
-		return false;
-	for (i = end; i < REC - 1; i++)
-		if (rec[i] != ' ')
-			return false;
-	return true;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static void check_log(const char *path, struct mstate *ms, int nsend, int per, struct counts *c,
                       uint64_t *nrecv)
@@ -219,7 +202,7 @@ static void check_log(const char *path, struct mstate *ms, int nsend, int per, s
 		if (kind == 'X') {
 			ok = sscanf(rec, "X %31s %d%n", role, &rc, &end) == 2;
 			example(&c->errors, "a %s failed: %s", role, ok ? mst_strerror(rc) : "?");
-			if (!ok || !rest_blank(rec, end))
+			if (!ok || !helper_rest_blank(rec, end))
 				example(&c->bad_lines, "bad log record: %.*s", REC - 1, rec);
 			continue;
 		}
@@ -278,7 +261,7 @@ static void check_log(const char *path, struct mstate *ms, int nsend, int per, s
 		default:
 			break;
 		}
-		if (!ok || !rest_blank(rec, end))
+		if (!ok || !helper_rest_blank(rec, end))
 			example(&c->bad_lines, "bad log record: %.*s", REC - 1, rec);
 	}
 	if (!feof(f) || ftell(f) % REC)
@@ -303,7 +286,7 @@ static void check_log(const char *path, struct mstate *ms, int nsend, int per, s
 				ids[nids++] = m->id;
 		}
 	}
-	qsort(ids, nids, sizeof *ids, cmp_u64);
+	qsort(ids, nids, sizeof *ids, helper_cmp_u64);
 	for (id = 1; id < nids; id++)
 		if (ids[id] == ids[id - 1])
 			example(&c->dup_ids, "id %" PRIx64 " names two messages", ids[id]);
@@ -319,28 +302,6 @@ static void usage(void)
 	exit(2);
 }
 
-static void make_dir(char *dir, size_t dirsz, const char *given)
-{
-	const char *base = getenv("TMPDIR");
-
-	if (given) {
-		if (mkdir(given, 0700) < 0 && errno != EEXIST) {
-			fprintf(stderr, "concurrency: %s: %s\n", given, strerror(errno));
-			exit(2);
-		}
-		snprintf(dir, dirsz, "%s", given);
-		return;
-	}
-	if (access("/dev/shm", W_OK) == 0)
-		base = "/dev/shm";
-	else if (!base || !*base)
-		base = "/tmp";
-	snprintf(dir, dirsz, "%s/muster-conc.XXXXXX", base);
-	if (!mkdtemp(dir)) {
-		fprintf(stderr, "concurrency: mkdtemp %s: %s\n", dir, strerror(errno));
-		exit(2);
-	}
-}
 
 static pid_t spawn(int sender_idx, int per)
 {
@@ -388,7 +349,7 @@ int main(int argc, char **argv)
 	int nsend = 100, nrecv = 100, per = 50, opt, i, rc, failures = 0;
 	const char *given = NULL;
 	bool keep = false;
-	char dir[4096], log_path[4200], cmd[4400];
+	char dir[4096], log_path[4200];
 	int *role, ns = 0, nr = 0;
 	pid_t *pids;
 	mst_bus *bus;
@@ -431,7 +392,7 @@ int main(int argc, char **argv)
 	}
 	driver = getpid();
 	total = (uint64_t)nsend * (uint64_t)per;
-	make_dir(dir, sizeof dir, given);
+	helper_make_dir(dir, sizeof dir, given, "concurrency", "conc");
 	snprintf(bus_dir, sizeof bus_dir, "%s/bus", dir);
 	snprintf(log_path, sizeof log_path, "%s/log", dir);
 	printf("# concurrency: dir %s, %d senders x %d messages, %d receivers\n", dir, nsend, per,
@@ -566,14 +527,5 @@ int main(int argc, char **argv)
 	free(ms);
 	free(pids);
 	free(role);
-	if (failures) {
-		printf("# kept %s for inspection\n", dir);
-		return 1;
-	}
-	if (!keep && !given) {
-		snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "concurrency: could not remove %s\n", dir);
-	}
-	return 0;
+	return helper_finish_dir(dir, failures, keep, given != NULL, "concurrency");
 }

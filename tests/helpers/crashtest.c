@@ -48,6 +48,7 @@
  */
 #define _GNU_SOURCE
 #include "muster.h"
+#include "helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,7 +75,6 @@
 #define FINISH_TIMEOUT_NS (60 * 1000000000LL)
 #define STALL_NS (10 * 1000000000LL)
 #define MAX_EXAMPLES 8
-#define REC 64 /* bytes per log record; divides the page size */
 
 /* Memory shared by the driver and every process it forks (it survives their deaths). */
 struct shared {
@@ -531,18 +531,6 @@ static void on_recv(struct checker *c, struct mstate *m, const char *payload, in
 	m->kholder = false;
 }
 
-/* Did sscanf stop (at *end) only before the padding of the record? */
-static bool rest_blank(const char *rec, int end)
-{
-	int i;
-
-	if (end <= 0)
-		return false;
-	for (i = end; i < REC - 1; i++)
-		if (rec[i] != ' ')
-			return false;
-	return true;
-}
 
 static int run_checker(struct checker *c, const char *log_path)
 {
@@ -590,7 +578,7 @@ static int run_checker(struct checker *c, const char *log_path)
 			ok = sscanf(line, "R %*s %*x %d %" SCNu32 " %" SCNx64 "%n", &inc, &attempt,
 			            &t, &end) == 3 &&
 			     inc >= 0 && inc < ninc;
-			if (ok && rest_blank(line, end))
+			if (ok && helper_rest_blank(line, end))
 				on_recv(c, m, payload, inc, attempt, (int64_t)t);
 			break;
 		case 'K':
@@ -623,7 +611,7 @@ static int run_checker(struct checker *c, const char *log_path)
 		default:
 			break;
 		}
-		if (!ok || !rest_blank(line, end))
+		if (!ok || !helper_rest_blank(line, end))
 			example(&c->bad_lines, "bad log record: %.*s", REC - 1, line);
 	}
 	if (!feof(f) || ftell(f) % REC)
@@ -653,12 +641,6 @@ static int run_checker(struct checker *c, const char *log_path)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -676,37 +658,7 @@ static void usage(void)
 	exit(2);
 }
 
-static void make_dir(char *dir, size_t dirsz, const char *given)
-{
-	const char *base = getenv("TMPDIR");
 
-	if (given) {
-		if (mkdir(given, 0700) < 0 && errno != EEXIST) {
-			fprintf(stderr, "crashtest: %s: %s\n", given, strerror(errno));
-			exit(2);
-		}
-		snprintf(dir, dirsz, "%s", given);
-		return;
-	}
-	if (access("/dev/shm", W_OK) == 0)
-		base = "/dev/shm";
-	else if (!base || !*base)
-		base = "/tmp";
-	snprintf(dir, dirsz, "%s/muster-crash.XXXXXX", base);
-	if (!mkdtemp(dir)) {
-		fprintf(stderr, "crashtest: mkdtemp %s: %s\n", dir, strerror(errno));
-		exit(2);
-	}
-}
-
-static void rm_dir(const char *dir)
-{
-	char cmd[4400];
-
-	snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "crashtest: could not remove %s\n", dir);
-}
 
 int main(int argc, char **argv)
 {
@@ -758,7 +710,7 @@ int main(int argc, char **argv)
 		seed = (uint64_t)mst_now_ns() ^ ((uint64_t)getpid() << 32);
 	rng = seed;
 	driver = getpid();
-	make_dir(dir, sizeof dir, given);
+	helper_make_dir(dir, sizeof dir, given, "crashtest", "crash");
 	snprintf(bus_dir, sizeof bus_dir, "%s/bus", dir);
 	snprintf(log_path, sizeof log_path, "%s/log", dir);
 	printf("# crashtest: dir %s seed %" PRIu64 " producers %d consumers %d\n", dir, seed, nprod,
@@ -924,7 +876,7 @@ int main(int argc, char **argv)
 	for (uint64_t k = 0; k < c.total; k++)
 		if (c.m[k].id)
 			ids[nids++] = c.m[k].id;
-	qsort(ids, nids, sizeof *ids, cmp_u64);
+	qsort(ids, nids, sizeof *ids, helper_cmp_u64);
 	for (uint64_t k = 1; k < nids; k++)
 		if (ids[k] == ids[k - 1])
 			example(&dup_ids, "id %" PRIu64 " names two messages", ids[k]);
@@ -992,11 +944,7 @@ int main(int argc, char **argv)
 	       kills_held, max_ms, p50_ms, c.nredel, (double)(now - t0) / 1e9);
 	free(c.m);
 	free(c.redel);
-	if (failures) {
-		printf("# kept %s for inspection (seed %" PRIu64 ")\n", dir, seed);
-		return 1;
-	}
-	if (!keep && !given)
-		rm_dir(dir);
-	return 0;
+	if (failures)
+		printf("# seed %" PRIu64 " reproduces this run\n", seed);
+	return helper_finish_dir(dir, failures, keep, given != NULL, "crashtest");
 }

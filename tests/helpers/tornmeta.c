@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include "local/local.h"
+#include "helpers.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -160,8 +161,8 @@ static void one_case(const char *dir, int shared)
 
 int main(int argc, char **argv)
 {
-	const char *given = NULL, *base = getenv("TMPDIR");
-	char dir[4096], bus1[4200], bus2[4200], cmd[4400];
+	const char *given = NULL;
+	char dir[4096], bus1[4200], bus2[4200];
 	int opt, keep = 0;
 
 	while ((opt = getopt(argc, argv, "d:k")) != -1) {
@@ -174,36 +175,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (given) {
-		if (mkdir(given, 0700) < 0 && errno != EEXIST) {
-			perror("tornmeta: mkdir");
-			return 2;
-		}
-		snprintf(dir, sizeof dir, "%s", given);
-	} else {
-		if (access("/dev/shm", W_OK) == 0)
-			base = "/dev/shm";
-		else if (!base || !*base)
-			base = "/tmp";
-		snprintf(dir, sizeof dir, "%s/muster-torn.XXXXXX", base);
-		if (!mkdtemp(dir)) {
-			perror("tornmeta: mkdtemp");
-			return 2;
-		}
-	}
+	helper_make_dir(dir, sizeof dir, given, "tornmeta", "torn");
 	snprintf(bus1, sizeof bus1, "%s/alone", dir);
 	snprintf(bus2, sizeof bus2, "%s/shared", dir);
 	one_case(bus1, 0);
 	one_case(bus2, 1);
 	printf("tornmeta: %s\n", failures ? "FAIL" : "ok");
-	if (failures) {
-		printf("# kept %s for inspection\n", dir);
-		return 1;
-	}
-	if (!keep && !given) {
-		snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "tornmeta: could not remove %s\n", dir);
-	}
-	return 0;
+	return helper_finish_dir(dir, failures, keep, given != NULL, "tornmeta");
 }

@@ -70,7 +70,6 @@ struct local_bus {
 	size_t wake_len;
 	uint64_t quota;
 	int writemap;
-	int lockdir_fd;
 	MDB_txn *wtxn; /* the open write transaction (wlock held), or NULL */
 };
 
