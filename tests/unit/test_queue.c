@@ -207,6 +207,70 @@ START_TEST(test_batch)
 }
 END_TEST
 
+/* Large batches span many pages of every index: recv takes its messages from the
+ * ready index last to first and settle_batch acks from the last id to the first;
+ * every message must come out once, in priority then id order, and each settlement
+ * must land on its own id whatever the order of the ids given. */
+START_TEST(test_batch_large)
+{
+	enum { N = 6000, CHUNK = 700 };
+	mst_bus *bus = unit_bus();
+	static uint64_t ids[N], got_ids[N], order[N];
+	static int res[N + 1], seen[N];
+	mst_msg *msgs = calloc(CHUNK, sizeof *msgs);
+	mst_send_opts so = {0};
+	mst_recv_opts ro = {0};
+	size_t i, j, n, got = 0, acked = 0;
+	char text[32];
+
+	ck_assert_ptr_nonnull(msgs);
+	for (i = 0; i < N; i++) {
+		so.priority = (int)(i % 3);
+		snprintf(text, sizeof text, "m%05zu", i);
+		ck_assert_int_eq(mst_send(bus, "big", text, strlen(text), &so, &ids[i]), 0);
+		ck_assert_uint_eq(ids[i], ids[0] + i); /* the checks below rely on it */
+	}
+	while (got < N) {
+		ck_assert_int_eq(mst_recv(bus, "big", &ro, msgs, CHUNK, &n), 0);
+		ck_assert_uint_gt(n, 0);
+		for (j = 0; j < n; j++) {
+			got_ids[got + j] = msgs[j].id;
+			mst_msg_free(&msgs[j]);
+		}
+		/* ack every other message of the chunk as one batch, in reverse, with
+		 * an id nobody holds in the middle; the rest go one by one later */
+		for (j = 0, acked = 0; j < n; j += 2)
+			order[acked++] = got_ids[got + n - 1 - j];
+		memmove(&order[acked / 2 + 1], &order[acked / 2], (acked - acked / 2) * sizeof *order);
+		order[acked / 2] = ids[N - 1] + 12345;
+		ck_assert_int_eq(mst_settle_batch(bus, MST_SETTLE_ACK, order, acked + 1, 0, res),
+				 MST_ENOTHELD);
+		for (j = 0; j <= acked; j++)
+			ck_assert_int_eq(res[j], j == acked / 2 ? MST_ENOTHELD : 0);
+		/* acked ones are no longer held; the others still are */
+		ck_assert_int_eq(mst_ack(bus, order[0]), MST_ENOTHELD);
+		for (j = 1; j < n; j += 2)
+			ck_assert_int_eq(mst_ack(bus, got_ids[got + n - 1 - j]), 0);
+		got += n;
+	}
+	/* priority 2 first, then 1, then 0; ids ascending within a priority */
+	for (i = 0; i < N; i++) {
+		size_t k = (size_t)(got_ids[i] - ids[0]);
+
+		ck_assert_uint_lt(k, N);
+		ck_assert_int_eq(seen[k]++, 0);
+		if (i > 0) {
+			size_t p = (size_t)(got_ids[i - 1] - ids[0]);
+
+			ck_assert(p % 3 > k % 3 || (p % 3 == k % 3 && p < k));
+		}
+	}
+	assert_counts(bus, "big", 0, 0, 0);
+	free(msgs);
+	mst_bus_close(bus);
+}
+END_TEST
+
 START_TEST(test_batch_all_or_none)
 {
 	mst_bus *bus = unit_bus();
@@ -1116,6 +1180,7 @@ Suite *suite_queue(void)
 
 	tcase_add_test(tb, test_send_recv_ack);
 	tcase_add_test(tb, test_batch);
+	tcase_add_test(tb, test_batch_large);
 	tcase_add_test(tb, test_batch_all_or_none);
 	tcase_add_test(tb, test_priority_order);
 	tcase_add_test(tb, test_binary_payload);

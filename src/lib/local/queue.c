@@ -616,6 +616,30 @@ static int recv_msg(struct local_bus *lb, MDB_txn *txn, MDB_cursor *mc, int *pla
 	return codec_mrec_decode(v->mv_data, v->mv_size, m);
 }
 
+/* Deletes the ready records of the n messages just leased, msgs[0..n-1]: consecutive
+ * records of one queue, the last of which has key last (klen bytes). They go from the
+ * last to the first: LMDB keeps a page's records packed from its end, in the order
+ * they came, so deleting the newest moves nothing, while deleting the oldest moves all
+ * the others (a memmove of most of a page per message). */
+static int take_ready(MDB_cursor *c, const char *last, size_t klen, size_t plen,
+		      const mst_msg *msgs, size_t n)
+{
+	MDB_val k = {klen, (void *)last}, v;
+	int r = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+
+	while (r == 0) {
+		if (k.mv_size != plen + 9 || memcmp(k.mv_data, last, plen) ||
+		    local__be64((char *)k.mv_data + plen + 1) != msgs[n - 1].id)
+			return MST_ECORRUPT;
+		if ((r = mdb_cursor_del(c, 0)) || --n == 0)
+			break;
+		/* after a delete the cursor stands on the record that followed (or
+		 * past the end): the previous record is the one before the deleted */
+		r = mdb_cursor_get(c, &k, &v, MDB_PREV);
+	}
+	return r == MDB_NOTFOUND ? MST_ECORRUPT : local__err(r);
+}
+
 /* Looks at queue under a read transaction (no writer lock): 1 when a write
  * transaction has work (ready messages, a due delayed message, a lease past the
  * queue's check time), else 0 with *wake_at set to the next time there may be
@@ -894,8 +918,7 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 				lk.mv_data = lkb;
 				klen = k.mv_size;
 				memcpy(kb2, k.mv_data, klen);
-				if ((r = put_maybe_append(txn, lb->dbi[DB_LEASES], &lk, &lvv)) ||
-				    (r = mdb_cursor_del(c, 0))) {
+				if ((r = put_maybe_append(txn, lb->dbi[DB_LEASES], &lk, &lvv))) {
 					rc = local__err(r);
 					goto abort;
 				}
@@ -904,10 +927,10 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 				if (l.due_ns < q.check_ns)
 					q.check_ns = l.due_ns;
 				changed = 1;
-				/* after a delete LMDB leaves the cursor on the next record, and
-				 * MDB_NEXT returns that one (it does not step over it) */
 				r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 			}
+			if (got && (rc = take_ready(c, kb2, klen, plen, msgs, got)) < 0)
+				goto abort;
 			mdb_cursor_close(c);
 			if (mc)
 				mdb_cursor_close(mc);
@@ -1005,14 +1028,16 @@ static int qcache_use(struct local_bus *lb, MDB_txn *txn, struct qcache *qc, con
 /* Settles one message inside txn. MST_ENOTHELD leaves the transaction usable; any
  * other error does not. *wake_queue is set when the queue (or its dead letters) gained
  * a ready message. */
-/* Finds k with cursor c (placed: c stands where a previous find left it). The record
- * after the cursor is tried first, as the ids of a batch mostly come in order; the
- * key is compared, so a miss only costs the search that follows. */
+/* Finds k with cursor c (placed: c stands where a previous find left it, or on the
+ * record after the one it deleted there). The record before the found one is tried
+ * first, as a batch is settled from its last id to its first (see take_ready on why)
+ * and its ids mostly come in order; the key is compared, so a miss only costs the
+ * search that follows. */
 static int cursor_find(MDB_cursor *c, int *placed, MDB_val *k, MDB_val *v)
 {
 	if (*placed) {
 		MDB_val ck;
-		int r = mdb_cursor_get(c, &ck, v, MDB_NEXT);
+		int r = mdb_cursor_get(c, &ck, v, MDB_PREV);
 
 		if (r == 0 && ck.mv_size == k->mv_size &&
 		    !memcmp(ck.mv_data, k->mv_data, k->mv_size))
@@ -1099,7 +1124,7 @@ int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t m
 	struct {
 		char name[MST_NAME_MAX + 1], dlq[MST_NAME_MAX + 1];
 	} *woken = NULL;
-	size_t nwoken = 0, i, done_upto = 0;
+	size_t nwoken = 0, i, j;
 	MDB_txn *txn;
 	MDB_cursor *cm = NULL, *cl = NULL;
 	int placed[2] = {0, 0};
@@ -1114,10 +1139,12 @@ int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t m
 	    ((rc = local__err(mdb_cursor_open(txn, lb->dbi[DB_MSGS], &cm))) < 0 ||
 	     (rc = local__err(mdb_cursor_open(txn, lb->dbi[DB_LEASES], &cl))) < 0))
 		goto abort;
-	for (i = 0; i < n; i++) {
+	for (i = 0; results && i < n; i++)
+		results[i] = 1; /* not reached (yet): see failed */
+	for (j = n; j-- > 0;) {
 		int wq = 0;
 
-		done_upto = i + 1;
+		i = j;
 		rc = settle_one(bus, txn, &qc, ids[i], op, ms, now, &wq, cm, cl, placed);
 		if (results)
 			results[i] = rc;
@@ -1167,7 +1194,7 @@ abort:
 failed:
 	/* nothing was settled: every id reports the error (those not held keep saying so) */
 	for (i = 0; results && i < n; i++)
-		if (results[i] != MST_ENOTHELD || i >= done_upto)
+		if (results[i] != MST_ENOTHELD)
 			results[i] = rc;
 out:
 	free(woken);
