@@ -6,7 +6,7 @@
  *                            interleaved with futex ping-pong samples (the floor)
  *   bus single               1->1 throughput with ack, one message per call
  *   bus batch                1->1 throughput, send_batch + recv of up to BATCH, ack each
- *   bus load NWRITERS        the same under NWRITERS writer processes (see below)
+ *   bus load NWRITERS [RATE] the same under NWRITERS writer processes (see below)
  *
  * Figures are printed as "R KEY VALUE" lines (see bench.h); bench/run.sh runs them all.
  * Payloads are 100 bytes. Each run uses a fresh bus in a new directory under
@@ -26,8 +26,10 @@
  * have passed, whichever comes first; the figure is messages / (time from the start
  * until the consumer acknowledged the last one).
  *
- * Load (bus load N): N writer processes send 100-byte messages one per call, as fast
- * as they can, to queue "load". While they run, three measurements follow:
+ * Load (bus load N [RATE]): N writer processes send 100-byte messages one per call to
+ * queue "load", as fast as they can, or each RATE messages per second (paced by an
+ * absolute-time sleep; keys then start "wNp." instead of "wN."). While they run,
+ * three measurements follow:
  *  1. one consumer receives and acknowledges from "load" (the writers' queue) for
  *     BENCH_LOAD_SECS: its msgs/s, and the writers' aggregate msgs/s;
  *  2. the latency pair on queue "lat" (a queue no writer touches) for up to
@@ -486,6 +488,7 @@ struct load {
 
 static struct load *load_s;
 static int load_idx;
+static double load_rate; /* per writer, msgs/s; 0: as fast as it can */
 
 static int writer(void *arg)
 {
@@ -495,10 +498,29 @@ static int writer(void *arg)
 	char payload[PAYLOAD];
 	int rc;
 
+	int64_t next = 0, step = load_rate > 0 ? (int64_t)(1e9 / load_rate) : 0;
+	struct timespec ts;
+
 	fill_payload(payload);
 	bench_signal(&s->ready);
 	bench_await(&s->go, 0);
+	/* paced writers start at a random phase of their period, so as not to send in
+	 * lockstep */
+	if (step)
+		next = bench_now() + (int64_t)((uint64_t)getpid() * 2654435761u % (uint64_t)step);
 	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
+		if (step) {
+			int64_t now = bench_now();
+
+			if (now < next) {
+				ts.tv_sec = (time_t)(next / 1000000000LL);
+				ts.tv_nsec = (long)(next % 1000000000LL);
+				clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+			} else if (now - next > 1000000000LL) {
+				next = now; /* far behind: do not burst to catch up */
+			}
+			next += step;
+		}
 		rc = mst_send(bus, "load", payload, PAYLOAD, NULL, NULL);
 		if (rc == MST_EFULL) {
 			c[1]++;
@@ -552,7 +574,7 @@ static void run_load(int nw, double secs, size_t lat_n)
 {
 	size_t len = sizeof(struct load) + (size_t)nw * STRIDE * sizeof(uint64_t);
 	struct load *s = bench_shared(len);
-	char prefix[64], fprefix[64];
+	char prefix[64], fprefix[64], tag[32];
 	int64_t t0, t1, deadline;
 	uint64_t c0, c1;
 	pid_t *pids = calloc((size_t)nw, sizeof *pids), cons;
@@ -572,7 +594,8 @@ static void run_load(int nw, double secs, size_t lat_n)
 			bench_die("writers did not get ready in 120 s");
 		usleep(2000);
 	}
-	snprintf(prefix, sizeof prefix, "w%d.", nw);
+	snprintf(tag, sizeof tag, load_rate > 0 ? "w%dp" : "w%d", nw);
+	snprintf(prefix, sizeof prefix, "%s.", tag);
 	bench_result(prefix, "spawn_ms", (double)(bench_now() - t0) / 1e6);
 	bench_signal(&s->go);
 
@@ -588,13 +611,13 @@ static void run_load(int nw, double secs, size_t lat_n)
 	t1 = bench_now();
 	if (bench_reap(cons) != 0)
 		bench_die("load consumer failed");
-	snprintf(prefix, sizeof prefix, "w%d.same.", nw);
+	snprintf(prefix, sizeof prefix, "%s.same.", tag);
 	bench_result(prefix, "consumer_msgs_s", (double)s->acked * 1e9 / (double)(s->c_t1 - s->c_t0));
 	bench_result(prefix, "writers_msgs_s", (double)(c1 - c0) * 1e9 / (double)(t1 - t0));
 
 	/* 2. wake-up latency on another queue, and the floor beside it */
-	snprintf(prefix, sizeof prefix, "w%d.lat.", nw);
-	snprintf(fprefix, sizeof fprefix, "w%d.floor.", nw);
+	snprintf(prefix, sizeof prefix, "%s.lat.", tag);
+	snprintf(fprefix, sizeof fprefix, "%s.floor.", tag);
 	t0 = bench_now();
 	c0 = load_sent(s, nw, 0);
 	run_lat(prefix, fprefix, lat_n, WARMUP_LOAD, secs);
@@ -602,14 +625,14 @@ static void run_load(int nw, double secs, size_t lat_n)
 		     (double)(load_sent(s, nw, 0) - c0) * 1e9 / (double)(bench_now() - t0));
 
 	/* 3. the ping-pong alone under the same load */
-	snprintf(prefix, sizeof prefix, "w%d.pingpong.", nw);
+	snprintf(prefix, sizeof prefix, "%s.pingpong.", tag);
 	run_floor(prefix, lat_n, WARMUP_LOAD, secs);
 
 	__atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < nw; i++)
 		if (bench_reap(pids[i]) != 0)
 			bench_die("a writer failed");
-	snprintf(prefix, sizeof prefix, "w%d.", nw);
+	snprintf(prefix, sizeof prefix, "%s.", tag);
 	bench_result(prefix, "writers_full", (double)load_sent(s, nw, 1));
 	free(pids);
 	munmap(s, len);
@@ -642,11 +665,12 @@ int main(int argc, char **argv)
 			 (size_t)bench_env_long("BENCH_BATCH_N", 1000000), secs);
 	} else if (!strcmp(cmd, "load") && argc > 2 && atoi(argv[2]) > 0 &&
 		   atoi(argv[2]) < BENCH_MAX_KIDS - 4) {
+		load_rate = argc > 3 ? atof(argv[3]) : 0;
 		bus_create(LOAD_QUOTA);
 		run_load(atoi(argv[2]), bench_env_double("BENCH_LOAD_SECS", 2),
 			 (size_t)bench_env_long("BENCH_LOAD_LAT_N", 5000));
 	} else {
-		fprintf(stderr, "usage: bus floor|single|batch|lat|load NWRITERS\n");
+		fprintf(stderr, "usage: bus floor|single|batch|lat|load NWRITERS [RATE]\n");
 		return 2;
 	}
 	bench_kill_all();

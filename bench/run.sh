@@ -12,6 +12,8 @@
 #   redis     Redis Streams peer (build/bench/redis), when redis-server and hiredis exist
 #   load 100  100 writer processes: consumer on their queue, latency on another, floor
 #   load 500  the same with 500 writers
+#   load 100p, load 500p   the same with paced writers: 100 at 500 msg/s each, 500 at
+#             100 msg/s each (50k msg/s in all, a busy fleet rather than a flood)
 # then prints a table (name | figure | floor/peer | ratio | target | verdict), medians
 # over the runs, with the load average before and after, and one closing JSON line
 # (also written to FILE with --json FILE or BENCH_JSON=FILE). See bench/bus.c and
@@ -107,6 +109,8 @@ for r in $(seq 1 "$repeat"); do
 	[ -n "$redis_skip" ] || run redis "$O/bench/redis"
 	run "load 100" "$O/bench/bus" load 100
 	run "load 500" "$O/bench/bus" load 500
+	run "load 100p" "$O/bench/bus" load 100 500
+	run "load 500p" "$O/bench/bus" load 500 100
 done
 load_after=$(loadavg)
 elapsed=$(($(date +%s) - t_start))
@@ -162,7 +166,8 @@ END {
 	printf "benchmark'"'"'s own writer processes); %ss\n", secs
 	printf "latency = one-way wake-up: the sender stamps CLOCK_MONOTONIC then sends (or stores + FUTEX_WAKE); the receiver,\n"
 	printf "asleep first, reads the clock on return; one in flight. The floor is sampled interleaved with the bus samples\n"
-	printf "in the same two processes (the ping-pong alone is shown too). Writers->Q: N processes mst_send to Q at full speed.\n\n"
+	printf "in the same two processes (the ping-pong alone is shown too). Writers->Q: N processes mst_send to Q at full speed,\n"
+	printf "or paced (each at the rate shown, 50k msg/s in all); L is a queue no writer touches.\n\n"
 	printf "%-46s | %10s | %-22s | %9s | %-18s | %s\n", "name", "figure", "floor/peer", "ratio", "target", "verdict"
 	printf "%s\n", "-----------------------------------------------+------------+------------------------+-----------+--------------------+--------"
 	row("floor: futex wake p50 (interleaved)", "floor.p50_us", "us", "", "", "", "", "info")
@@ -178,14 +183,17 @@ END {
 	row("wake-up send->recv p99", "lat.p99_us", "us", "floor.p99_us", "floor", "<=", 3, "ratio")
 	row("wake-up p50 vs Redis XREADGROUP BLOCK", "lat.p50_us", "us", "redis.lat.p50_us", "redis", "", "", "info")
 	row("wake-up p99 vs Redis XREADGROUP BLOCK", "lat.p99_us", "us", "redis.lat.p99_us", "redis", "", "", "info")
-	for (i = 1; i <= 2; i++) {
-		w = i == 1 ? 100 : 500
-		p = "w" w "."
-		row(w " writers->Q, 1 consumer of Q: acked", p "same.consumer_msgs_s", "rate", "", "", "", "", "info")
-		row(w " writers->Q: writers sent (aggregate)", p "same.writers_msgs_s", "rate", "", "", "", "", "info")
-		row(w " writers->Q, wake-up on L p50", p "lat.p50_us", "us", p "floor.p50_us", "floor@load", "<=", 2, "ratio")
-		row(w " writers->Q, wake-up on L p99", p "lat.p99_us", "us", p "floor.p99_us", "floor@load", "<=", 3, "ratio")
-		row(w " writers->Q, wake-up on L p50 vs idle floor", p "lat.p50_us", "us", "floor.p50_us", "floor", "", "", "info")
+	for (i = 1; i <= 4; i++) {
+		w = i % 2 ? 100 : 500
+		paced = i > 2
+		p = "w" w (paced ? "p" : "") "."
+		d = w " writers->Q" (paced ? (w == 100 ? " 500/s each" : " 100/s each") : "")
+		row(d ", 1 consumer of Q: acked", p "same.consumer_msgs_s", "rate", "", "", "", "", "info")
+		row(d ": writers sent (aggregate)", p "same.writers_msgs_s", "rate", "", "", "", "", "info")
+		row(d ", wake-up on L p50", p "lat.p50_us", "us", p "floor.p50_us", "floor@load", "<=", 2, "ratio")
+		row(d ", wake-up on L p99", p "lat.p99_us", "us", p "floor.p99_us", "floor@load", "<=", 3, "ratio")
+		row(d ", wake-up on L p50 vs idle floor", p "lat.p50_us", "us", "floor.p50_us", "floor", "", "", "info")
+		row(d ", wake-up on L p99 vs idle floor", p "lat.p99_us", "us", "floor.p99_us", "floor", "", "", "info")
 	}
 	ns = split(skipped, sk, "\n")
 	sj = ""
