@@ -28,9 +28,14 @@ O := build-san
 endif
 
 LIB_SRC := $(wildcard src/lib/*.c src/lib/local/*.c)
+# The supervisor (muster run): built on the public API, linked into the CLI; it parses
+# JSON with jansson (Debian libjansson-dev).
+RUN_SRC := $(wildcard src/run/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
-CLI_OBJ := $(CLI_SRC:%.c=$(O)/%.o)
+RUN_OBJ := $(RUN_SRC:%.c=$(O)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(O)/%.o) $(RUN_OBJ)
+RUN_LIBS := -ljansson
 LIB := $(O)/libmuster.a
 BIN := $(O)/muster
 
@@ -51,7 +56,7 @@ BENCH_BIN := $(BENCH_SRC:%.c=$(O)/%)
 .PHONY: all check unit tcheck fuzz fuzz-replay bench lint install clean
 all: $(BIN) $(LIB)
 
-$(O)/%.o: %.c $(wildcard include/*.h src/lib/*.h src/lib/local/*.h src/cli/*.h)
+$(O)/%.o: %.c $(wildcard include/*.h src/lib/*.h src/lib/local/*.h src/cli/*.h src/run/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -60,11 +65,12 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BIN): $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(RUN_LIBS) $(LDLIBS)
 
-$(UNIT_BIN): $(UNIT_SRC) $(LIB) tests/unit/unit.h
+$(UNIT_BIN): $(UNIT_SRC) $(LIB) $(RUN_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc/lib $(LDFLAGS) -o $@ $(UNIT_SRC) $(LIB) $$(pkg-config --cflags --libs check) $(LDLIBS)
+	$(CC) $(CFLAGS) -Isrc/lib -Isrc/run $(LDFLAGS) -o $@ $(UNIT_SRC) $(RUN_OBJ) $(LIB) \
+	  $$(pkg-config --cflags --libs check) $(RUN_LIBS) $(LDLIBS)
 
 $(O)/tests/helpers/%: tests/helpers/%.c tests/helpers/helpers.h $(LIB)
 	@mkdir -p $(dir $@)
@@ -73,9 +79,10 @@ $(O)/tests/helpers/%: tests/helpers/%.c tests/helpers/helpers.h $(LIB)
 # The CLI parsers are not in the library: their harness links the CLI's util.o too.
 $(O)/fuzz/%-replay: fuzz/%.c fuzz/replay.c fuzz/fuzz.h $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc/lib -Isrc/lib/local -Isrc/cli $(LDFLAGS) -o $@ fuzz/replay.c $< \
-	  $(filter %.o,$^) $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) -Isrc/lib -Isrc/lib/local -Isrc/cli -Isrc/run $(LDFLAGS) -o $@ fuzz/replay.c $< \
+	  $(filter %.o,$^) $(LIB) $(RUN_LIBS) $(LDLIBS)
 $(O)/fuzz/fuzz_cliparse-replay: $(O)/src/cli/util.o
+$(O)/fuzz/fuzz_tasks-replay: $(O)/src/run/task.o
 
 $(O)/bench/%: bench/%.c bench/bench.h $(LIB)
 	@mkdir -p $(dir $@)
@@ -97,15 +104,15 @@ bench: all $(BENCH_BIN) $(HELPER_BIN)
 fuzz: $(FUZZ_SRC)
 	@mkdir -p $(O)/fuzz
 	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  x=; [ $$n = fuzz_cliparse ] && x=src/cli/util.c; \
+	  x=; [ $$n = fuzz_cliparse ] && x=src/cli/util.c; [ $$n = fuzz_tasks ] && x=src/run/task.c; \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -Iinclude -Isrc/lib -Isrc/lib/local -Isrc/cli \
-	    -o $(O)/fuzz/$$n $$f $$x $(LIB_SRC) -llmdb -lpthread || exit 1; done
+	    -Iinclude -Isrc/lib -Isrc/lib/local -Isrc/cli -Isrc/run \
+	    -o $(O)/fuzz/$$n $$f $$x $(LIB_SRC) -ljansson -llmdb -lpthread || exit 1; done
 
 lint:
-	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) include/muster.h
+	clang-format --dry-run --Werror $(LIB_SRC) $(RUN_SRC) $(CLI_SRC) include/muster.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-	  --suppress=missingIncludeSystem -Iinclude $(LIB_SRC) $(CLI_SRC)
+	  --suppress=missingIncludeSystem -Iinclude $(LIB_SRC) $(RUN_SRC) $(CLI_SRC)
 	shellcheck -x tests/*.sh tests/t/*.sh bench/*.sh .ci/run scripts/*.sh
 
 install: all

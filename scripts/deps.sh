@@ -3,7 +3,7 @@
 # As root it installs what is missing (apt-get); otherwise it prints the exact command
 # and exits 1. Pass --bench to add the benchmark peers, --fuzz for libFuzzer builds.
 set -eu
-pkgs=(gcc make pkg-config liblmdb-dev lmdb-utils check python3 util-linux procps)
+pkgs=(gcc make pkg-config liblmdb-dev libjansson-dev lmdb-utils check python3 util-linux procps)
 for a in "$@"; do
 	case "$a" in
 	--bench) pkgs+=(redis-server libhiredis-dev) ;;

@@ -80,5 +80,10 @@ int cmd_kv(struct cli *, int, char **);
 int cmd_lock(struct cli *, int, char **);
 int cmd_doctor(struct cli *, int, char **);
 int cmd_stats(struct cli *, int, char **);
+int cmd_run(struct cli *, int, char **);
+int cmd_results(struct cli *, int, char **);
+int cmd_ps(struct cli *, int, char **);
+int cmd_bench(struct cli *, int, char **);
+int cmd_coordinator(struct cli *, int, char **);
 
 #endif

@@ -37,6 +37,12 @@ static const struct {
 	{"lock", cmd_lock, "lock NAME [--wait DUR] -- CMD [ARGS...] | lock NAME --status"},
 	{"doctor", cmd_doctor, "doctor [--json]"},
 	{"stats", cmd_stats, "stats [--json]"},
+	{"run", cmd_run,
+	 "run [--agents N] [--tasks FILE] [--coordinators C] [--timeout DUR] [--retries N] "
+	 "[--results FILE] [--run NAME] [--quiet] -- CMD [ARGS...]"},
+	{"results", cmd_results, "results RUN"},
+	{"ps", cmd_ps, "ps [--json]"},
+	{"bench", cmd_bench, "bench coordinate --agents N"},
 };
 
 static int usage(FILE *f, int code)
@@ -118,6 +124,9 @@ int main(int argc, char **argv)
 		printf("muster %s\n", MST_VERSION);
 		return finish(EXIT_OK);
 	}
+	/* a coordinator of a run, started by its master (not listed: not for people) */
+	if (!strcmp(argv[i], "__coordinator"))
+		return cmd_coordinator(&cli, argc - i, argv + i);
 	for (c = 0; c < sizeof commands / sizeof commands[0]; c++) {
 		if (!strcmp(argv[i], commands[c].name)) {
 			int j;

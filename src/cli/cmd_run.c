@@ -1,0 +1,446 @@
+/*
+ * cmd_run.c - the supervisor's commands (src/run does the work):
+ *
+ *   muster run [--agents N] [--tasks FILE] [--coordinators C] [--timeout DUR]
+ *              [--retries N] [--results FILE] [--run NAME] [--quiet] -- CMD [ARGS...]
+ *   muster results RUN
+ *   muster ps [--json]
+ *   muster bench coordinate --agents N
+ *   muster __coordinator RUN SLOTS      (started by the master; not for people)
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "../run/run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* The bus directory of cli (absolute), for the processes the master starts. */
+static int bus_dir(struct cli *cli, char *dir, size_t size)
+{
+	char why[256];
+	int rc = mst_bus_locate(cli->bus_url, dir, size, why, sizeof why);
+
+	if (rc < 0)
+		return fail(rc, "cannot locate the bus");
+	return 0;
+}
+
+/* Is cmd something posix_spawnp can run? */
+static int runnable(const char *cmd)
+{
+	const char *path = getenv("PATH"), *p, *e;
+	char buf[PATH_MAX];
+
+	if (strchr(cmd, '/'))
+		return access(cmd, X_OK) == 0;
+	for (p = path ? path : "/usr/bin:/bin"; *p; p = *e ? e + 1 : e) {
+		e = strchrnul(p, ':');
+		if (snprintf(buf, sizeof buf, "%.*s/%s", (int)(e - p), p, cmd) < (int)sizeof buf &&
+		    access(buf, X_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int cmd_run(struct cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {{"agents", required_argument, 0, 'a'},
+					   {"tasks", required_argument, 0, 't'},
+					   {"coordinators", required_argument, 0, 'c'},
+					   {"timeout", required_argument, 0, 'T'},
+					   {"retries", required_argument, 0, 'r'},
+					   {"results", required_argument, 0, 'o'},
+					   {"run", required_argument, 0, 'n'},
+					   {"quiet", no_argument, 0, 'q'},
+					   {0, 0, 0, 0}};
+	struct run_opts o = {.agents = 0, .retries = 0};
+	struct run_tasks ts = {0};
+	const char *tasks = NULL, *results = NULL;
+	char dir[PATH_MAX], self[PATH_MAX], err[RUN_ERR];
+	uint64_t v;
+	mst_bus *bus;
+	FILE *in = stdin, *out = stdout;
+	ssize_t len;
+	int c, rc, code;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+		case 'c':
+		case 'r':
+			if (parse_u64(optarg, &v) < 0 || v > (c == 'r' ? 1000 : 100000) ||
+			    (v == 0 && c != 'r'))
+				return die(EXIT_USAGE, "run: invalid --%s '%s'",
+					   c == 'a' ? "agents" : c == 'c' ? "coordinators" : "retries",
+					   optarg);
+			if (c == 'a')
+				o.agents = (int)v;
+			else if (c == 'c')
+				o.coordinators = (int)v;
+			else
+				o.retries = (int)v;
+			break;
+		case 'T':
+			if (parse_duration(optarg, &o.timeout_ms) < 0 || o.timeout_ms < 0)
+				return die(EXIT_USAGE, "run: invalid --timeout '%s'", optarg);
+			break;
+		case 't':
+			tasks = optarg;
+			break;
+		case 'o':
+			results = optarg;
+			break;
+		case 'n':
+			if (strlen(optarg) > RUN_ID_MAX || mst_name_check(optarg) < 0 ||
+			    strchr(optarg, '.'))
+				return die(EXIT_USAGE,
+					   "run: invalid --run '%.100s' ([A-Za-z0-9_:-], at most %d)",
+					   optarg, RUN_ID_MAX);
+			o.run = optarg;
+			break;
+		case 'q':
+			o.quiet = 1;
+			break;
+		default:
+			return die(EXIT_USAGE, "run: unknown option or missing value '%s'",
+				   argv[optind - 1]);
+		}
+	}
+	if (optind < argc && !strcmp(argv[optind], "--"))
+		optind++;
+	if (optind >= argc)
+		return die(EXIT_USAGE, "usage: muster run [--agents N] [--tasks FILE] -- CMD [ARGS...]");
+	o.cmd = argv + optind;
+	if (!runnable(o.cmd[0]))
+		return die(EXIT_USAGE, "run: cannot run '%s': not found or not executable", o.cmd[0]);
+	if (tasks && strcmp(tasks, "-") && !(in = fopen(tasks, "r")))
+		return die(EXIT_NOTFOUND, "run: cannot read %s: %s", tasks, strerror(errno));
+	rc = run_tasks_read(&ts, in, err, sizeof err);
+	if (in != stdin)
+		fclose(in);
+	if (rc < 0 || run_tasks_check(&ts, err, sizeof err) < 0) {
+		run_tasks_free(&ts);
+		return die(EXIT_USAGE, "run: %s", err);
+	}
+	if (!o.agents)
+		o.agents = ts.n < 1 ? 1 : ts.n > 64 ? 64 : (int)ts.n;
+	if ((code = bus_dir(cli, dir, sizeof dir)) || (code = cli_open(cli, 0, &bus))) {
+		run_tasks_free(&ts);
+		return code;
+	}
+	len = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (len <= 0) {
+		run_tasks_free(&ts);
+		mst_bus_close(bus);
+		return die(EXIT_SYSTEM, "run: cannot find the muster executable: %s", strerror(errno));
+	}
+	self[len] = 0;
+	if (results && !(out = fopen(results, "w"))) {
+		run_tasks_free(&ts);
+		mst_bus_close(bus);
+		return die(EXIT_NOTFOUND, "run: cannot write %s: %s", results, strerror(errno));
+	}
+	raise_nofile();
+	o.bus_dir = dir;
+	o.self = self;
+	o.results = out;
+	rc = run_master(bus, &ts, &o, NULL);
+	if (out != stdout && fclose(out) != 0 && rc == 0)
+		rc = die(EXIT_SYSTEM, "run: writing %s failed", results);
+	run_tasks_free(&ts);
+	mst_bus_close(bus);
+	if (rc < 0)
+		return exitcode(rc);
+	return rc;
+}
+
+int cmd_coordinator(struct cli *cli, int argc, char **argv)
+{
+	char dir[PATH_MAX];
+	uint64_t slots;
+	int code;
+
+	if (argc != 3 || parse_u64(argv[2], &slots) < 0 || slots < 1 || slots > 1000000)
+		return die(EXIT_USAGE, "usage: muster __coordinator RUN SLOTS (started by muster run)");
+	if ((code = bus_dir(cli, dir, sizeof dir)))
+		return code;
+	raise_nofile();
+	return run_coordinator(dir, argv[1], (int)slots);
+}
+
+/* Lists the kv entries of run.RUN.WHAT* (all runs when run is NULL). */
+static int list(mst_bus *bus, const char *run, mst_kv **kv, size_t *n)
+{
+	char prefix[MST_NAME_MAX + 1];
+
+	if (run)
+		snprintf(prefix, sizeof prefix, "run.%s.", run);
+	else
+		snprintf(prefix, sizeof prefix, "run.");
+	return mst_kv_list(bus, prefix, kv, n);
+}
+
+static int by_index(const void *a, const void *b)
+{
+	const char *x = strrchr(((const mst_kv *)a)->key, '.'), *y = strrchr(((const mst_kv *)b)->key, '.');
+	unsigned long long i = strtoull(x + 1, NULL, 10), j = strtoull(y + 1, NULL, 10);
+
+	return i < j ? -1 : i > j;
+}
+
+int cmd_results(struct cli *cli, int argc, char **argv)
+{
+	char meta[MST_NAME_MAX + 1], res[MST_NAME_MAX + 1];
+	mst_kv *kv, m, *r;
+	size_t n, i, k = 0;
+	mst_bus *bus;
+	int rc, code;
+
+	if (argc != 2 || mst_name_check(argv[1]) < 0 || strchr(argv[1], '.'))
+		return die(EXIT_USAGE, "usage: muster results RUN");
+	if ((code = cli_open(cli, CLI_EXISTING, &bus)))
+		return code;
+	snprintf(meta, sizeof meta, "run.%s.meta", argv[1]);
+	if ((rc = mst_kv_get(bus, meta, &m)) < 0) {
+		mst_bus_close(bus);
+		return rc == MST_ENOTFOUND ? die(EXIT_NOTFOUND, "results: no run '%s'", argv[1])
+					   : fail(rc, "results: cannot read run '%s'", argv[1]);
+	}
+	mst_kv_free(&m);
+	snprintf(res, sizeof res, "run.%s.res.", argv[1]);
+	rc = mst_kv_list(bus, res, &kv, &n);
+	mst_bus_close(bus);
+	if (rc < 0)
+		return fail(rc, "results: cannot list run '%s'", argv[1]);
+	r = kv;
+	qsort(r, n, sizeof *r, by_index);
+	for (i = 0; i < n; i++, k++)
+		printf("%.*s\n", (int)r[i].len, (const char *)r[i].value);
+	mst_kv_list_free(kv, n);
+	(void)k;
+	return EXIT_OK;
+}
+
+/* Is pid alive and started no later than when it registered? */
+static int alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+int cmd_ps(struct cli *cli, int argc, char **argv)
+{
+	mst_kv *kv;
+	mst_bus_opts bo = {.no_create = 1};
+	mst_bus *bus;
+	size_t n, i, shown = 0;
+	int json = 0, rc, code;
+
+	if (argc == 2 && !strcmp(argv[1], "--json"))
+		json = 1;
+	else if (argc != 1)
+		return die(EXIT_USAGE, "usage: muster ps [--json]");
+	rc = mst_bus_open(&bus, cli->bus_url, &bo);
+	if (rc == MST_ENOTFOUND) {
+		printf(json ? "[]\n" : "");
+		return EXIT_OK;
+	}
+	if (rc < 0 && (code = cli_open(cli, CLI_EXISTING, &bus)))
+		return code;
+	rc = list(bus, NULL, &kv, &n);
+	mst_bus_close(bus);
+	if (rc < 0)
+		return fail(rc, "ps: cannot list runs");
+	if (json)
+		printf("[");
+	else
+		printf("%-8s %-12s %-28s %s\n", "PID", "ROLE", "RUN", "TASK");
+	for (i = 0; i < n; i++) {
+		const char *k = kv[i].key, *p = strstr(k, ".proc.");
+		json_t *o;
+		pid_t pid;
+
+		if (!p || strncmp(k, "run.", 4))
+			continue;
+		o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
+		pid = o ? (pid_t)json_integer_value(json_object_get(o, "pid")) : 0;
+		if (!o || !alive(pid)) {
+			json_decref(o);
+			continue;
+		}
+		if (json) {
+			char *s = json_dumps(o, JSON_COMPACT);
+
+			printf("%s%s", shown ? "," : "", s ? s : "{}");
+			free(s);
+		} else {
+			const char *id = json_string_value(json_object_get(o, "id"));
+
+			printf("%-8d %-12s %-28s %s\n", (int)pid,
+			       json_string_value(json_object_get(o, "role")) ?: "?",
+			       json_string_value(json_object_get(o, "run")) ?: "?", id ? id : "-");
+		}
+		shown++;
+		json_decref(o);
+	}
+	if (json)
+		printf("]\n");
+	mst_kv_list_free(kv, n);
+	return EXIT_OK;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The floor: n bare spawns of a trivial program (as many at once as the agents),
+ * and their reaping. */
+static double spawn_floor(const char *prog, int n, int par)
+{
+	char *argv[] = {(char *)prog, "floor", NULL};
+	posix_spawn_file_actions_t fa;
+	double t0;
+	int live = 0, i = 0, st;
+	pid_t pid;
+
+	/* its output goes nowhere, as the agents' goes to a file */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	t0 = now_s();
+	while (i < n || live > 0) {
+		while (i < n && live < par) {
+			if (posix_spawn(&pid, prog, &fa, NULL, argv, environ) != 0) {
+				posix_spawn_file_actions_destroy(&fa);
+				return -1;
+			}
+			i++;
+			live++;
+		}
+		if (wait(&st) > 0)
+			live--;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	return now_s() - t0;
+}
+
+int cmd_bench(struct cli *cli, int argc, char **argv)
+{
+	char tmpl[] = "/dev/shm/muster-bench-XXXXXX", self[PATH_MAX], path[PATH_MAX + 16];
+	char *cmd[] = {"/bin/echo", "{}", NULL};
+	struct run_opts o = {0};
+	struct run_summary s;
+	struct run_tasks ts = {0};
+	mst_bus *bus;
+	uint64_t v;
+	double floor, t0, secs;
+	size_t i, delivered = 0;
+	int rc, agents = 0;
+	ssize_t len;
+
+	if (argc == 4 && !strcmp(argv[1], "coordinate") && !strcmp(argv[2], "--agents") &&
+	    parse_u64(argv[3], &v) == 0 && v >= 1 && v <= 100000)
+		agents = (int)v;
+	else
+		return die(EXIT_USAGE, "usage: muster bench coordinate --agents N");
+	if (!mkdtemp(tmpl) && (snprintf(tmpl, sizeof tmpl, "/tmp/muster-bench-XXXXXX"), !mkdtemp(tmpl)))
+		return die(EXIT_SYSTEM, "bench: cannot make a scratch bus: %s", strerror(errno));
+	len = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (len <= 0)
+		return die(EXIT_SYSTEM, "bench: cannot find the muster executable");
+	self[len] = 0;
+	raise_nofile();
+	for (i = 0; i < (size_t)agents; i++) {
+		char line[32];
+		char e[RUN_ERR];
+
+		snprintf(line, sizeof line, "task-%zu", i);
+		if (run_task_parse(&ts, line, strlen(line), i + 1, e, sizeof e) < 0)
+			return die(EXIT_SYSTEM, "bench: %s", e);
+	}
+	if (run_tasks_check(&ts, path, sizeof path) < 0)
+		return die(EXIT_SYSTEM, "bench: %s", path);
+	floor = spawn_floor(cmd[0], agents, agents);
+	if ((rc = mst_bus_open(&bus, tmpl, NULL)) < 0)
+		return fail(rc, "bench: cannot open a scratch bus in %s", tmpl);
+	o.bus_dir = tmpl;
+	o.cmd = cmd;
+	o.agents = agents;
+	o.self = self;
+	o.quiet = 1;
+	o.run = "bench";
+	{
+		/* the results, to count the replies */
+		char rpath[PATH_MAX + 16];
+		FILE *f;
+
+		snprintf(rpath, sizeof rpath, "%s/results.jsonl", tmpl);
+		f = fopen(rpath, "w+");
+		if (!f)
+			return die(EXIT_SYSTEM, "bench: %s", strerror(errno));
+		o.results = f;
+		t0 = now_s();
+		rc = run_master(bus, &ts, &o, &s);
+		/* until the last reply was in (the master's own wind-down is not counted) */
+		secs = s.seconds > 0 ? s.seconds : now_s() - t0;
+		rewind(f);
+		{
+			char *line = NULL;
+			size_t cap = 0;
+
+			while (getline(&line, &cap, f) > 0) {
+				json_t *r = json_loads(line, 0, NULL);
+				const char *st = r ? json_string_value(json_object_get(r, "status")) : NULL;
+				const char *out = r ? json_string_value(json_object_get(r, "output")) : NULL;
+				json_int_t n = r ? json_integer_value(json_object_get(r, "n")) : -1;
+				char want[40];
+
+				snprintf(want, sizeof want, "task-%lld\n", (long long)n);
+				if (st && !strcmp(st, "ok") && out && !strcmp(out, want))
+					delivered++;
+				json_decref(r);
+			}
+			free(line);
+		}
+		fclose(f);
+	}
+	mst_bus_close(bus);
+	run_tasks_free(&ts);
+	snprintf(path, sizeof path, "rm -rf '%s'", tmpl);
+	if (system(path) != 0)
+		fprintf(stderr, "muster: bench: could not remove %s\n", tmpl);
+	printf("{\"agents\":%d,\"seconds\":%.4f,\"delivered\":%zu,\"delivery_pct\":%.3f,"
+	       "\"floor_seconds\":%.4f,\"ratio\":%.3f,\"target_ratio\":1.25,\"floor\":\"%d bare "
+	       "spawns of %s, %d at once\",\"status\":%d}\n",
+	       agents, secs, delivered, 100.0 * (double)delivered / agents, floor,
+	       floor > 0 ? secs / floor : 0, agents, cmd[0], agents, rc);
+	return rc < 0 ? exitcode(rc) : delivered == (size_t)agents ? EXIT_OK : EXIT_EMPTY;
+}

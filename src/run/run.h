@@ -1,0 +1,161 @@
+/*
+ * run.h - the supervisor: `muster run` and what it is made of. It uses the public bus
+ * API (muster.h) only; see docs/design.md, "The supervisor".
+ *
+ *   task.c    the task list: JSON lines or plain lines, checks (ids, deps, cycles),
+ *             and a task's encoding as a bus message
+ *   master.c  the master: enqueues, spawns and watches coordinators, reaps orphaned
+ *             workers, follows and prints results, decides the end
+ *   coord.c   a coordinator: takes tasks from the run's queue, spawns and watches its
+ *             workers (one event loop: pidfds, pipes, deadlines), records results
+ *   result.c  the bus names of a run; a result: its JSON, recorded once per task
+ *             (compare-and-set on create), then published
+ *
+ * Bus layout of run R (names: [A-Za-z0-9._:-]):
+ *   queue run.R.tasks          tasks ready to run (a lease per running task, held by
+ *                              the coordinator that runs it)
+ *   topic run.R.results        each result, published after it is recorded
+ *   kv    run.R.meta           the run: command, mode, counts, state
+ *   kv    run.R.res.N          the result of task N (index in the task list), created
+ *                              once: whoever records second learns it lost
+ *   kv    run.R.proc.PID       a live process of the run: role, start time, task
+ *   lock  run.R.master         held by the master
+ */
+#ifndef MST_RUN_H
+#define MST_RUN_H
+
+#include "muster.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define RUN_ID_MAX 64
+#define RUN_ERR 256
+
+/* One task of the list. */
+struct run_task {
+	char *id;	    /* the task's id; a plain line's number */
+	char *payload;	    /* NUL-terminated; len bytes */
+	size_t len;
+	int priority;	    /* 0..9 */
+	int64_t timeout_ms; /* 0: the run's default */
+	int retries;	    /* -1: the run's default */
+	char **deps;	    /* ids of the tasks that must succeed first */
+	size_t ndeps;
+	size_t *dep_idx; /* filled by run_tasks_check */
+};
+
+struct run_tasks {
+	struct run_task *v;
+	size_t n, cap;
+};
+
+/* Parses one line (len bytes, no newline) numbered lineno (from 1) and appends its
+ * task: a JSON object {"id","payload","priority","deps","timeout","retries"} (only
+ * "payload" is required; "id" defaults to the line number; "timeout" in seconds), or
+ * any other line as the payload of a task whose id is the line number. A blank line
+ * adds nothing. 0, or -1 with a one-line reason in err (naming the line). */
+int run_task_parse(struct run_tasks *ts, const char *line, size_t len, size_t lineno, char *err,
+		   size_t errsz);
+/* Reads every line of f; 0 or -1 (err names the line). */
+int run_tasks_read(struct run_tasks *ts, FILE *f, char *err, size_t errsz);
+/* Checks that ids are unique and deps name known tasks, and that deps have no cycle
+ * (err then names one); fills dep_idx. 0 or -1. */
+int run_tasks_check(struct run_tasks *ts, char *err, size_t errsz);
+void run_tasks_free(struct run_tasks *ts);
+
+/* A task as it travels on the bus: index, id, payload, timeout, retries (JSON).
+ * encode returns a malloc'ed string (NULL: out of memory); decode fills t (free with
+ * run_task_clear) and *idx, 0 or -1. */
+char *run_task_encode(const struct run_task *t, size_t idx);
+int run_task_decode(const void *buf, size_t len, struct run_task *t, size_t *idx);
+void run_task_clear(struct run_task *t);
+
+/* --- names and results (result.c) ------------------------------------------------ */
+
+/* Writes "run.RUN." followed by fmt into buf and checks it is a valid bus name:
+ * 0 or MST_ENAME. */
+int run_name(char *buf, size_t size, const char *run, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+int64_t run_wall_ms(void);
+
+struct run_result {
+	size_t idx;	    /* the task's index in the list */
+	const char *id;	    /* the task's id */
+	const char *status; /* "ok", "failed", "timeout", "skipped" (a dependency failed) */
+	int exit_code;	    /* -1: none (killed, not started) */
+	int signal;	    /* the signal that ended the agent, or 0 */
+	const char *reason; /* why it failed, or NULL */
+	const char *output; /* the agent's stdout */
+	size_t output_len;
+	int output_truncated;
+	const char *err; /* the agent's stderr (its end) */
+	size_t err_len;
+	int attempts;
+	pid_t agent, coordinator;
+	int64_t start_ms;    /* wall clock, ms since the epoch */
+	int64_t duration_us;
+};
+
+/* The result as one line of JSON (malloc'ed; NULL: out of memory). */
+char *run_result_json(const struct run_result *r);
+/* Records r under run.R.res.N unless a result is there already (MST_ECONFLICT), then
+ * publishes it on run.R.results. 0 or a muster error. */
+int run_result_record(mst_bus *bus, const char *run, const struct run_result *r);
+/* Publishes again the recorded result of task idx (its recorder may have died before
+ * publishing). 0, MST_ENOTFOUND or another muster error. */
+int run_result_republish(mst_bus *bus, const char *run, size_t idx);
+
+/* --- processes and files of a run (coord.c) ------------------------------------------ */
+
+struct json_t;
+/* The run's directory for agents' files (BUS/runs/RUN), and the path of one file
+ * there: "IDX.ATTEMPT.in|out|err". 0 or -ENAMETOOLONG. */
+int run_dir(char *buf, size_t size, const char *bus_dir, const char *run);
+int run_out_path(char *buf, size_t size, const char *rundir, size_t idx, int attempt,
+		 const char *what);
+/* Up to max bytes of path (its end with tail), malloc'ed and NUL-terminated; NULL if
+ * it cannot be read. */
+char *run_read_file(const char *path, size_t max, int tail, size_t *len, int *truncated);
+/* Registers pid as a process of run (role: master, standby, coordinator, worker)
+ * under run.R.proc.PID, with the fields of extra (a JSON object, consumed; NULL for
+ * none); unregister removes it. */
+int run_proc_register(mst_bus *bus, const char *run, pid_t pid, const char *role,
+		      struct json_t *extra);
+void run_proc_unregister(mst_bus *bus, const char *run, pid_t pid);
+
+/* --- the master and the coordinators -------------------------------------------------- */
+
+struct run_summary {
+	size_t total, ok, failed;
+	double seconds;		/* wall time from start to the last result */
+	double p50_ms, p99_ms;	/* task latency: agent start to result recorded */
+	double overhead_pct;	/* wall time not spent in agents, over the ideal */
+	int coordinators_lost;	/* coordinators that died and were replaced */
+};
+
+struct run_opts {
+	const char *run;     /* the run's name; NULL: one is made up */
+	const char *bus_dir; /* the bus directory (absolute), for the coordinators */
+	char **cmd;	     /* the agent command (argv, NULL-terminated) */
+	int agents;	     /* at most this many agents at once */
+	int coordinators;    /* 0: chosen from agents */
+	int64_t timeout_ms;  /* a task's default timeout; 0: none */
+	int retries;	     /* a task's default retries */
+	FILE *results;	     /* where result lines go (NULL: nowhere) */
+	int quiet;	     /* no summary on stderr */
+	const char *self;    /* the muster executable, to start coordinators */
+};
+
+/* Runs the tasks ts to the end as run o->run: 0 when every task succeeded, 1 when
+ * some failed, or a muster error (a line on stderr says what). sum may be NULL. */
+int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *o,
+	       struct run_summary *sum);
+/* The coordinator process of a run (started by the master as `muster --bus DIR
+ * __coordinator RUN SLOTS`): runs up to slots agents at once until the run is over
+ * or its master is gone. Returns the process's exit status. */
+int run_coordinator(const char *bus_dir, const char *run, int slots);
+
+#endif
