@@ -58,5 +58,6 @@ Suite *suite_topic(void);
 Suite *suite_kv(void);
 Suite *suite_lock(void);
 Suite *suite_bus(void);
+Suite *suite_tasks(void);
 
 #endif
