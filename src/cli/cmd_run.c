@@ -194,18 +194,6 @@ int cmd_coordinator(struct cli *cli, int argc, char **argv)
 	return run_coordinator(dir, argv[1], (int)slots);
 }
 
-/* Lists the kv entries of run.RUN.WHAT* (all runs when run is NULL). */
-static int list(mst_bus *bus, const char *run, mst_kv **kv, size_t *n)
-{
-	char prefix[MST_NAME_MAX + 1];
-
-	if (run)
-		snprintf(prefix, sizeof prefix, "run.%s.", run);
-	else
-		snprintf(prefix, sizeof prefix, "run.");
-	return mst_kv_list(bus, prefix, kv, n);
-}
-
 static int by_index(const void *a, const void *b)
 {
 	const char *x = strrchr(((const mst_kv *)a)->key, '.'), *y = strrchr(((const mst_kv *)b)->key, '.');
@@ -217,8 +205,8 @@ static int by_index(const void *a, const void *b)
 int cmd_results(struct cli *cli, int argc, char **argv)
 {
 	char meta[MST_NAME_MAX + 1], res[MST_NAME_MAX + 1];
-	mst_kv *kv, m, *r;
-	size_t n, i, k = 0;
+	mst_kv *kv, m;
+	size_t n, i;
 	mst_bus *bus;
 	int rc, code;
 
@@ -238,16 +226,14 @@ int cmd_results(struct cli *cli, int argc, char **argv)
 	mst_bus_close(bus);
 	if (rc < 0)
 		return fail(rc, "results: cannot list run '%s'", argv[1]);
-	r = kv;
-	qsort(r, n, sizeof *r, by_index);
-	for (i = 0; i < n; i++, k++)
-		printf("%.*s\n", (int)r[i].len, (const char *)r[i].value);
+	qsort(kv, n, sizeof *kv, by_index);
+	for (i = 0; i < n; i++)
+		printf("%.*s\n", (int)kv[i].len, (const char *)kv[i].value);
 	mst_kv_list_free(kv, n);
-	(void)k;
 	return EXIT_OK;
 }
 
-/* Is pid alive and started no later than when it registered? */
+/* Is pid alive? */
 static int alive(pid_t pid)
 {
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
@@ -272,7 +258,7 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	}
 	if (rc < 0 && (code = cli_open(cli, CLI_EXISTING, &bus)))
 		return code;
-	rc = list(bus, NULL, &kv, &n);
+	rc = mst_kv_list(bus, "run.", &kv, &n);
 	mst_bus_close(bus);
 	if (rc < 0)
 		return fail(rc, "ps: cannot list runs");

@@ -42,8 +42,7 @@ int64_t run_wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (at most left bytes), 0 if none. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
+size_t run_utf8_seq(const unsigned char *s, size_t left)
 {
 	size_t n, i;
 	uint32_t c;
@@ -77,7 +76,7 @@ static void set_text(json_t *o, const char *key, const char *s, size_t len)
 
 	if (!v && (fixed = malloc(len * 3 + 1))) {
 		for (i = j = 0; i < len; i += n ? n : 1) {
-			n = utf8_seq((const unsigned char *)s + i, len - i);
+			n = run_utf8_seq((const unsigned char *)s + i, len - i);
 			if (n) {
 				memcpy(fixed + j, s + i, n);
 				j += n;

@@ -80,6 +80,9 @@ void run_task_clear(struct run_task *t);
 int run_name(char *buf, size_t size, const char *run, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 int64_t run_wall_ms(void);
+/* Length of the well-formed UTF-8 sequence at s (of at most left > 0 bytes; overlong
+ * forms, surrogates and code points past U+10FFFF are not), 0 if there is none. */
+size_t run_utf8_seq(const unsigned char *s, size_t left);
 
 struct run_result {
 	size_t idx;	    /* the task's index in the list */

@@ -128,38 +128,14 @@ __attribute__((format(printf, 4, 5))) static int line_err(char *err, size_t errs
 
 /* --- bytes -------------------------------------------------------------------------- */
 
-/* Whether s[0..len) is well-formed UTF-8 (Unicode, table 3-7). */
+/* Whether s[0..len) is well-formed UTF-8. */
 static bool utf8_ok(const unsigned char *s, size_t len)
 {
-	size_t i = 0, k, n;
+	size_t i, n;
 
-	while (i < len) {
-		unsigned char c = s[i], lo = 0x80, hi = 0xbf;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			lo = c == 0xe0 ? 0xa0 : 0x80;
-			hi = c == 0xed ? 0x9f : 0xbf;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			lo = c == 0xf0 ? 0x90 : 0x80;
-			hi = c == 0xf4 ? 0x8f : 0xbf;
-		} else {
+	for (i = 0; i < len; i += n)
+		if (!(n = run_utf8_seq(s + i, len - i)))
 			return false;
-		}
-		if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
-			return false;
-		for (k = 2; k <= n; k++)
-			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-				return false;
-		i += n + 1;
-	}
 	return true;
 }
 
