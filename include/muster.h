@@ -136,6 +136,10 @@ typedef struct mst_send_opts {
 	const char *key;  /* idempotency key, per queue: the same key within 24 hours
 			   * returns the first id and adds nothing */
 	int64_t wait_ms;  /* when the bus is full: wait this long for room (0: fail) */
+	const char *const *keys; /* send_batch: one idempotency key per message (NULL
+				  * entries: none), in place of key; a message whose key
+				  * was sent before (or earlier in the batch) is not added
+				  * and its id is the first one */
 } mst_send_opts;
 
 /* Sends one message of len bytes (binary safe) to queue, creating the queue when
@@ -151,7 +155,7 @@ typedef struct mst_buf {
 } mst_buf;
 
 /* Sends n messages in one atomic commit (all or none). ids (n entries, may be NULL)
- * receive the ids in order. opts->key is not allowed here (MST_EINVAL). */
+ * receive the ids in order. opts->key is not allowed here (MST_EINVAL): use opts->keys. */
 int mst_send_batch(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 		   const mst_send_opts *opts, uint64_t *ids);
 

@@ -79,6 +79,17 @@ static int check_send(mst_bus *bus, const char *queue, const mst_send_opts *opts
 	return 0;
 }
 
+/* The keys of a batch: valid names, or NULL. */
+static int check_keys(const mst_send_opts *opts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; opts && opts->keys && i < n; i++)
+		if (opts->keys[i] && mst_name_check(opts->keys[i]) < 0)
+			return MST_ENAME;
+	return 0;
+}
+
 int mst_send(mst_bus *bus, const char *queue, const void *data, size_t len,
 	     const mst_send_opts *opts, uint64_t *id)
 {
@@ -87,7 +98,7 @@ int mst_send(mst_bus *bus, const char *queue, const void *data, size_t len,
 
 	if (rc < 0)
 		return rc;
-	if (!data && len)
+	if ((!data && len) || (opts && opts->keys))
 		return MST_EINVAL;
 	if (len > bus->payload_max)
 		return MST_ETOOBIG;
@@ -104,6 +115,8 @@ int mst_send_batch(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t 
 		return rc;
 	if ((opts && opts->key) || (!msgs && n))
 		return MST_EINVAL;
+	if ((rc = check_keys(opts, n)) < 0)
+		return rc;
 	if (n == 0)
 		return 0;
 	for (i = 0; i < n; i++) {

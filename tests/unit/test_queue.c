@@ -756,6 +756,57 @@ START_TEST(test_idempotency_key)
 }
 END_TEST
 
+START_TEST(test_batch_keys)
+{
+	mst_bus *bus = unit_bus();
+	const char *keys1[] = {"t.0", NULL, "t.1", "t.0"};
+	const char *keys2[] = {"t.1", "t.2", "t.3"};
+	const char *bad[] = {"ok", "bad key"};
+	mst_buf b1[] = {{"a", 1}, {"b", 1}, {"c", 1}, {"dup-of-a", 8}};
+	mst_buf b2[] = {{"c-again", 7}, {"d", 1}, {"e", 1}};
+	mst_send_opts o1 = {.keys = keys1}, o2 = {.keys = keys2, .priority = 3};
+	mst_send_opts ob = {.keys = bad}, os = {.keys = keys1};
+	uint64_t i1[4], i2[3], id;
+	mst_queue_info qi;
+	char seen[8] = {0};
+	size_t k;
+
+	ck_assert_int_eq(mst_send_batch(bus, "bk", b1, 4, &o1, i1), 0);
+	/* the fourth repeats the first's key: same id, not added */
+	ck_assert_uint_eq(i1[3], i1[0]);
+	ck_assert_uint_ne(i1[1], i1[0]);
+	ck_assert_uint_ne(i1[2], i1[1]);
+	ck_assert_int_eq(mst_queue_stat(bus, "bk", &qi), 0);
+	ck_assert_uint_eq(qi.ready, 3);
+	ck_assert_uint_eq(qi.sent, 3);
+	/* a later batch: t.1 is known, t.2 and t.3 are new */
+	ck_assert_int_eq(mst_send_batch(bus, "bk", b2, 3, &o2, i2), 0);
+	ck_assert_uint_eq(i2[0], i1[2]);
+	ck_assert_int_eq(mst_queue_stat(bus, "bk", &qi), 0);
+	ck_assert_uint_eq(qi.ready, 5);
+	ck_assert_uint_eq(qi.sent, 5);
+	/* every message once: d and e first (priority 3), then a, b, c */
+	for (k = 0; k < 5; k++) {
+		mst_msg m = recv_one(bus, "bk", 0, 0);
+
+		ck_assert_uint_eq(m.len, 1);
+		ck_assert(m.len == 1 && ((char *)m.data)[0] >= 'a' && ((char *)m.data)[0] <= 'e');
+		ck_assert_int_eq(seen[((char *)m.data)[0] - 'a']++, 0);
+		ck_assert_int_eq(m.priority, k < 2 ? 3 : 0);
+		ck_assert_int_eq(mst_ack(bus, m.id), 0);
+		mst_msg_free(&m);
+	}
+	/* keys stay after the ack: only the message without a key comes back */
+	ck_assert_int_eq(mst_send_batch(bus, "bk", b1, 4, &o1, NULL), 0);
+	assert_counts(bus, "bk", 1, 0, 0);
+	/* a bad key refuses the whole batch; keys do not go with a single send */
+	ck_assert_int_eq(mst_send_batch(bus, "bk", b1, 2, &ob, NULL), MST_ENAME);
+	ck_assert_int_eq(mst_send(bus, "bk", "x", 1, &os, &id), MST_EINVAL);
+	assert_counts(bus, "bk", 1, 0, 0);
+	mst_bus_close(bus);
+}
+END_TEST
+
 START_TEST(test_delayed_send)
 {
 	mst_bus *bus = unit_bus();
@@ -1188,6 +1239,7 @@ Suite *suite_queue(void)
 	tcase_add_test(tb, test_invalid_args);
 	tcase_add_test(tb, test_recv_empty);
 	tcase_add_test(tb, test_idempotency_key);
+	tcase_add_test(tb, test_batch_keys);
 	tcase_add_test(tb, test_delayed_send);
 	tcase_add_test(tb, test_peek);
 	tcase_add_test(tb, test_list_stat);

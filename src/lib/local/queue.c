@@ -251,6 +251,66 @@ static int purge_keys(struct local_bus *lb, MDB_txn *txn, int64_t wall)
 	return r == MDB_NOTFOUND ? 0 : local__err(r);
 }
 
+/* The idempotency key of message i of a send, or NULL. */
+static const char *send_key(const mst_send_opts *opts, size_t i)
+{
+	if (!opts)
+		return NULL;
+	if (opts->keys)
+		return opts->keys[i];
+	return i == 0 ? opts->key : NULL;
+}
+
+/* Looks up key (of queue) in keys: 1 and *id when it was sent within the retention,
+ * 0 when not, or an error. kk receives the key's record key (in kb). */
+static int key_find(struct local_bus *lb, MDB_txn *txn, const char *queue, const char *key,
+		    int64_t wall, char *kb, MDB_val *kk, uint64_t *id)
+{
+	size_t klen = strlen(key);
+	MDB_val kv;
+	int rc;
+
+	kk->mv_size = local__key(kb, queue, NULL, 0, -1);
+	memcpy(kb + kk->mv_size, key, klen);
+	kk->mv_size += klen;
+	kk->mv_data = kb;
+	rc = mdb_get(txn, lb->dbi[DB_KEYS], kk, &kv);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return local__err(rc);
+	if (kv.mv_size == 16) {
+		int64_t t;
+
+		memcpy(&t, (char *)kv.mv_data + 8, 8);
+		if (wall - t < KEY_RETENTION_MS) {
+			memcpy(id, kv.mv_data, 8);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Remembers key kk (from key_find) as sent now as message id. */
+static int key_put(struct local_bus *lb, MDB_txn *txn, const MDB_val *kk, uint64_t id,
+		   int64_t wall)
+{
+	unsigned char val[16], tk[8 + KEYBUF * 2];
+	MDB_val kv = {16, val}, tkk, empty = {0, NULL};
+	int rc;
+
+	memcpy(val, &id, 8);
+	memcpy(val + 8, &wall, 8);
+	local__put_be64(tk, (uint64_t)wall);
+	memcpy(tk + 8, kk->mv_data, kk->mv_size);
+	tkk.mv_size = 8 + kk->mv_size;
+	tkk.mv_data = tk;
+	if ((rc = local__err(mdb_put(txn, lb->dbi[DB_KEYS], (MDB_val *)kk, &kv, 0))) < 0 ||
+	    (rc = local__err(mdb_put(txn, lb->dbi[DB_KEYTIME], &tkk, &empty, 0))) < 0)
+		return rc;
+	return 0;
+}
+
 int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 		const mst_send_opts *opts, uint64_t *ids)
 {
@@ -260,7 +320,6 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 	int64_t deadline = mst__deadline(wait_ms);
 	int64_t delay_ns = opts && opts->delay_ms > 0 ? opts->delay_ms * 1000000 : 0;
 	int prio = opts ? opts->priority : 0;
-	const char *key = opts ? opts->key : NULL;
 	size_t qlen = strlen(queue), i, total = 0;
 	int rc, released = 0;
 
@@ -273,29 +332,24 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 		MDB_txn *txn;
 		uint64_t first = 0;
 		int64_t now = mst_now_ns(), wall = mst__wall_ms();
-		char kb[KEYBUF * 2];
-		MDB_val kk, kv;
+		size_t added = 0, keyed = 0;
 
 		if ((rc = local__txn(lb, 0, &txn)) < 0)
 			return rc;
-		if (key) {
-			kk.mv_size = local__key(kb, queue, NULL, 0, -1);
-			memcpy(kb + kk.mv_size, key, strlen(key));
-			kk.mv_size += strlen(key);
-			kk.mv_data = kb;
-			rc = mdb_get(txn, lb->dbi[DB_KEYS], &kk, &kv);
-			if (rc == 0 && kv.mv_size == 16) {
-				int64_t t;
-				memcpy(&t, (char *)kv.mv_data + 8, 8);
-				if (wall - t < KEY_RETENTION_MS) {
-					if (ids)
-						memcpy(&ids[0], kv.mv_data, 8);
-					local__abort(lb, txn);
-					return 0;
-				}
-			} else if (rc != MDB_NOTFOUND && rc != 0) {
-				rc = local__err(rc);
+		/* a single keyed send seen before adds nothing and takes no room */
+		if (n == 1 && send_key(opts, 0)) {
+			char kb[KEYBUF * 2];
+			MDB_val kk;
+			uint64_t old;
+
+			rc = key_find(lb, txn, queue, send_key(opts, 0), wall, kb, &kk, &old);
+			if (rc < 0)
 				goto abort;
+			if (rc == 1) {
+				if (ids)
+					ids[0] = old;
+				local__abort(lb, txn);
+				return 0;
 			}
 		}
 		if ((rc = local__room(lb, txn, total)) < 0 ||
@@ -303,9 +357,25 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 		    (rc = next_ids(lb, txn, n, &first)) < 0)
 			goto abort;
 		for (i = 0; i < n; i++) {
+			const char *key = send_key(opts, i);
 			unsigned char ib[8];
-			MDB_val k = {8, ib}, v;
+			MDB_val k = {8, ib}, v, kk;
+			char kb[KEYBUF * 2];
+			uint64_t old;
 
+			if (key) {
+				/* sent before (or twice in this batch): its first id, no copy */
+				if ((rc = key_find(lb, txn, queue, key, wall, kb, &kk, &old)) < 0)
+					goto abort;
+				if (rc == 1) {
+					if (ids)
+						ids[i] = old;
+					continue;
+				}
+				if ((rc = key_put(lb, txn, &kk, first + i, wall)) < 0)
+					goto abort;
+				keyed++;
+			}
 			local__put_be64(ib, first + i);
 			v.mv_size = codec_mrec_size(qlen, msgs[i].len);
 			rc = mdb_put(txn, lb->dbi[DB_MSGS], &k, &v, MDB_RESERVE | MDB_APPEND);
@@ -325,36 +395,21 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 				goto abort;
 			if (ids)
 				ids[i] = first + i;
+			added++;
 		}
 		if (delay_ns)
-			q.delayed += n;
+			q.delayed += added;
 		else
-			q.ready += n;
-		q.sent += n;
+			q.ready += added;
+		q.sent += added;
 		if ((rc = q_put(lb, txn, queue, &q)) < 0)
 			goto abort;
-		if (key) {
-			unsigned char val[16], tk[8 + KEYBUF * 2];
-			uint64_t id = first;
-			MDB_val tkk, empty = {0, NULL};
-
-			memcpy(val, &id, 8);
-			memcpy(val + 8, &wall, 8);
-			kv.mv_size = 16;
-			kv.mv_data = val;
-			local__put_be64(tk, (uint64_t)wall);
-			memcpy(tk + 8, kk.mv_data, kk.mv_size);
-			tkk.mv_size = 8 + kk.mv_size;
-			tkk.mv_data = tk;
-			if ((rc = local__err(mdb_put(txn, lb->dbi[DB_KEYS], &kk, &kv, 0))) < 0 ||
-			    (rc = local__err(mdb_put(txn, lb->dbi[DB_KEYTIME], &tkk, &empty, 0))) <
-				    0 ||
-			    (rc = purge_keys(lb, txn, wall)) < 0)
-				goto abort;
-		}
+		if (keyed && (rc = purge_keys(lb, txn, wall)) < 0)
+			goto abort;
 		rc = local__commit(lb, txn);
 		if (rc == 0) {
-			local__wake(local__slot(lb, WAKE_QUEUE, queue));
+			if (added)
+				local__wake(local__slot(lb, WAKE_QUEUE, queue));
 			return 0;
 		}
 		goto full;
