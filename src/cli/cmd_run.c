@@ -67,6 +67,56 @@ static void raise_nofile(void)
 	}
 }
 
+/* A size: a number of bytes with an optional K, M, G or T (powers of 1024). */
+static int parse_size(const char *s, uint64_t *v)
+{
+	char num[32];
+	size_t n = strlen(s);
+	int shift = 0;
+
+	if (n == 0 || n >= sizeof num)
+		return -1;
+	memcpy(num, s, n + 1);
+	switch (num[n - 1]) {
+	case 'K': case 'k': shift = 10; break;
+	case 'M': case 'm': shift = 20; break;
+	case 'G': case 'g': shift = 30; break;
+	case 'T': case 't': shift = 40; break;
+	default: break;
+	}
+	if (shift)
+		num[n - 1] = 0;
+	if (parse_u64(num, v) < 0 || *v > (UINT64_MAX >> shift))
+		return -1;
+	*v <<= shift;
+	return 0;
+}
+
+/* Reads all of f (the task list as given: kept in the bus for --resume). */
+static char *slurp_file(FILE *f, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0, r;
+	char *buf = malloc(cap), *p;
+
+	while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += r;
+		if (n == cap) {
+			if (!(p = realloc(buf, cap * 2))) {
+				free(buf);
+				return NULL;
+			}
+			buf = p;
+			cap *= 2;
+		}
+	}
+	if (buf && ferror(f)) {
+		free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
 int cmd_run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option lo[] = {{"agents", required_argument, 0, 'a'},
@@ -77,16 +127,27 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 					   {"results", required_argument, 0, 'o'},
 					   {"run", required_argument, 0, 'n'},
 					   {"quiet", no_argument, 0, 'q'},
+					   {"mode", required_argument, 0, 'm'},
+					   {"max-concurrency", required_argument, 0, 'M'},
+					   {"rate", required_argument, 0, 'R'},
+					   {"heartbeat", required_argument, 0, 'H'},
+					   {"mem", required_argument, 0, 'x'},
+					   {"cpu-time", required_argument, 0, 'u'},
+					   {"nofile", required_argument, 0, 'f'},
+					   {"standby", no_argument, 0, 'S'},
+					   {"resume", required_argument, 0, 'z'},
+					   {"progress", no_argument, 0, 'p'},
+					   {"no-progress", no_argument, 0, 'P'},
 					   {0, 0, 0, 0}};
 	struct run_opts o = {.agents = 0, .retries = 0};
 	struct run_tasks ts = {0};
 	const char *tasks = NULL, *results = NULL;
-	char dir[PATH_MAX], self[PATH_MAX], err[RUN_ERR];
+	char dir[PATH_MAX], self[PATH_MAX], err[RUN_ERR], *src = NULL;
 	uint64_t v;
 	mst_bus *bus;
 	FILE *in = stdin, *out = stdout;
 	ssize_t len;
-	int c, rc, code;
+	int c, rc, code, progress = -1;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "+:", lo, NULL)) != -1) {
@@ -94,21 +155,65 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 		case 'a':
 		case 'c':
 		case 'r':
+		case 'M':
 			if (parse_u64(optarg, &v) < 0 || v > (c == 'r' ? 1000 : 100000) ||
 			    (v == 0 && c != 'r'))
 				return die(EXIT_USAGE, "run: invalid --%s '%s'",
-					   c == 'a' ? "agents" : c == 'c' ? "coordinators" : "retries",
+					   c == 'a'   ? "agents"
+					   : c == 'c' ? "coordinators"
+					   : c == 'M' ? "max-concurrency"
+						      : "retries",
 					   optarg);
 			if (c == 'a')
 				o.agents = (int)v;
 			else if (c == 'c')
 				o.coordinators = (int)v;
+			else if (c == 'M')
+				o.max_concurrency = (int)v;
 			else
 				o.retries = (int)v;
 			break;
 		case 'T':
-			if (parse_duration(optarg, &o.timeout_ms) < 0 || o.timeout_ms < 0)
-				return die(EXIT_USAGE, "run: invalid --timeout '%s'", optarg);
+		case 'H':
+			if (parse_duration(optarg, c == 'T' ? &o.timeout_ms : &o.heartbeat_ms) < 0 ||
+			    (c == 'T' ? o.timeout_ms : o.heartbeat_ms) <= 0)
+				return die(EXIT_USAGE, "run: invalid --%s '%s'",
+					   c == 'T' ? "timeout" : "heartbeat", optarg);
+			break;
+		case 'R': {
+			char *e;
+
+			errno = 0;
+			o.rate = strtod(optarg, &e);
+			if (errno || e == optarg || *e || !(o.rate > 0) || o.rate > 1e6)
+				return die(EXIT_USAGE,
+					   "run: invalid --rate '%s' (task starts per second, > 0)",
+					   optarg);
+			break;
+		}
+		case 'x':
+			if (parse_size(optarg, &o.mem) < 0 || o.mem < (1 << 20))
+				return die(EXIT_USAGE, "run: invalid --mem '%s' (bytes: 512M, 2G; at "
+						       "least 1M)", optarg);
+			break;
+		case 'u': {
+			int64_t ms;
+
+			if (parse_duration(optarg, &ms) < 0 || ms < 1000)
+				return die(EXIT_USAGE, "run: invalid --cpu-time '%s' (at least 1s)",
+					   optarg);
+			o.cpu_s = (uint64_t)(ms / 1000);
+			break;
+		}
+		case 'f':
+			if (parse_u64(optarg, &o.nofile) < 0 || o.nofile < 3 || o.nofile > (1 << 30))
+				return die(EXIT_USAGE, "run: invalid --nofile '%s' (3 or more)", optarg);
+			break;
+		case 'm':
+			if (strcmp(optarg, "exec") && strcmp(optarg, "pool"))
+				return die(EXIT_USAGE, "run: invalid --mode '%s' (exec or pool)",
+					   optarg);
+			o.mode = optarg;
 			break;
 		case 't':
 			tasks = optarg;
@@ -116,16 +221,28 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 		case 'o':
 			results = optarg;
 			break;
+		case 'z':
+			o.resume = 1;
+			/* fall through */
 		case 'n':
 			if (strlen(optarg) > RUN_ID_MAX || mst_name_check(optarg) < 0 ||
 			    strchr(optarg, '.'))
 				return die(EXIT_USAGE,
-					   "run: invalid --run '%.100s' ([A-Za-z0-9_:-], at most %d)",
+					   "run: invalid run name '%.100s' ([A-Za-z0-9_:-], at most %d)",
 					   optarg, RUN_ID_MAX);
+			if (o.run && strcmp(o.run, optarg))
+				return die(EXIT_USAGE, "run: --run and --resume name different runs");
 			o.run = optarg;
+			break;
+		case 'S':
+			o.standby = 1;
 			break;
 		case 'q':
 			o.quiet = 1;
+			break;
+		case 'p':
+		case 'P':
+			progress = c == 'p';
 			break;
 		default:
 			return die(EXIT_USAGE, "run: unknown option or missing value '%s'",
@@ -134,35 +251,67 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	}
 	if (optind < argc && !strcmp(argv[optind], "--"))
 		optind++;
-	if (optind >= argc)
-		return die(EXIT_USAGE, "usage: muster run [--agents N] [--tasks FILE] -- CMD [ARGS...]");
-	o.cmd = argv + optind;
-	if (!runnable(o.cmd[0]))
-		return die(EXIT_USAGE, "run: cannot run '%s': not found or not executable", o.cmd[0]);
-	if (tasks && strcmp(tasks, "-") && !(in = fopen(tasks, "r")))
-		return die(EXIT_NOTFOUND, "run: cannot read %s: %s", tasks, strerror(errno));
-	rc = run_tasks_read(&ts, in, err, sizeof err);
-	if (in != stdin)
-		fclose(in);
-	if (rc < 0 || run_tasks_check(&ts, err, sizeof err) < 0) {
-		run_tasks_free(&ts);
-		return die(EXIT_USAGE, "run: %s", err);
+	if (o.standby && o.resume)
+		return die(EXIT_USAGE, "run: --standby and --resume do not go together");
+	if (o.standby && !o.run)
+		return die(EXIT_USAGE, "run: --standby needs --run NAME (the run to stand by for)");
+	if (o.standby || o.resume) {
+		/* the run's tasks, command and settings are in the bus */
+		if (optind < argc || tasks || o.agents || o.coordinators || o.mode ||
+		    o.max_concurrency || o.rate > 0 || o.timeout_ms || o.heartbeat_ms || o.retries ||
+		    o.mem || o.cpu_s || o.nofile)
+			return die(EXIT_USAGE, "run: --%s takes the run's command, tasks and settings "
+					       "from the bus; give only --run, --results, --quiet",
+				   o.standby ? "standby" : "resume");
+	} else {
+		if (optind >= argc)
+			return die(EXIT_USAGE,
+				   "usage: muster run [--agents N] [--tasks FILE] -- CMD [ARGS...]");
+		o.cmd = argv + optind;
+		if (!runnable(o.cmd[0]))
+			return die(EXIT_USAGE, "run: cannot run '%s': not found or not executable",
+				   o.cmd[0]);
+		if (tasks && strcmp(tasks, "-") && !(in = fopen(tasks, "r")))
+			return die(EXIT_NOTFOUND, "run: cannot read %s: %s", tasks, strerror(errno));
+		src = slurp_file(in, &o.tasks_len);
+		if (in != stdin)
+			fclose(in);
+		if (!src)
+			return die(EXIT_SYSTEM, "run: cannot read the tasks: %s", strerror(errno));
+		rc = 0;
+		if (o.tasks_len) {
+			in = fmemopen(src, o.tasks_len, "r");
+			rc = in ? run_tasks_read(&ts, in, err, sizeof err) : -1;
+			if (in)
+				fclose(in);
+			else
+				snprintf(err, sizeof err, "%s", strerror(errno));
+		}
+		if (rc < 0 || run_tasks_check(&ts, err, sizeof err) < 0) {
+			run_tasks_free(&ts);
+			free(src);
+			return die(EXIT_USAGE, "run: %s", err);
+		}
+		o.tasks_src = src;
+		if (!o.agents)
+			o.agents = ts.n < 1 ? 1 : ts.n > 64 ? 64 : (int)ts.n;
 	}
-	if (!o.agents)
-		o.agents = ts.n < 1 ? 1 : ts.n > 64 ? 64 : (int)ts.n;
 	if ((code = bus_dir(cli, dir, sizeof dir)) || (code = cli_open(cli, 0, &bus))) {
 		run_tasks_free(&ts);
+		free(src);
 		return code;
 	}
 	len = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (len <= 0) {
 		run_tasks_free(&ts);
+		free(src);
 		mst_bus_close(bus);
 		return die(EXIT_SYSTEM, "run: cannot find the muster executable: %s", strerror(errno));
 	}
 	self[len] = 0;
 	if (results && !(out = fopen(results, "w"))) {
 		run_tasks_free(&ts);
+		free(src);
 		mst_bus_close(bus);
 		return die(EXIT_NOTFOUND, "run: cannot write %s: %s", results, strerror(errno));
 	}
@@ -170,11 +319,16 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	o.bus_dir = dir;
 	o.self = self;
 	o.results = out;
+	/* a live progress line when stderr is a terminal (unless told) */
+	o.progress = progress >= 0 ? progress : !o.quiet && isatty(2);
 	rc = run_master(bus, &ts, &o, NULL);
 	if (out != stdout && fclose(out) != 0 && rc == 0)
 		rc = die(EXIT_SYSTEM, "run: writing %s failed", results);
 	run_tasks_free(&ts);
+	free(src);
 	mst_bus_close(bus);
+	if (rc == MST_ECONFLICT || rc == MST_EBUSY)
+		return EXIT_CONFLICT;
 	if (rc < 0)
 		return exitcode(rc);
 	return rc;
@@ -233,11 +387,6 @@ int cmd_results(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* Is pid alive? */
-static int alive(pid_t pid)
-{
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
 
 int cmd_ps(struct cli *cli, int argc, char **argv)
 {
@@ -275,7 +424,8 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 			continue;
 		o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
 		pid = o ? (pid_t)json_integer_value(json_object_get(o, "pid")) : 0;
-		if (!o || !alive(pid)) {
+		if (!o || !run_proc_alive(pid, (uint64_t)json_integer_value(
+							json_object_get(o, "pstart")))) {
 			json_decref(o);
 			continue;
 		}
@@ -348,7 +498,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	mst_bus *bus;
 	uint64_t v;
 	double floor, t0, secs;
-	size_t i, delivered = 0;
+	size_t i, delivered = 0, srclen = 0;
+	char *src = NULL;
 	int rc, agents = 0;
 	ssize_t len;
 
@@ -364,6 +515,9 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		return die(EXIT_SYSTEM, "bench: cannot find the muster executable");
 	self[len] = 0;
 	raise_nofile();
+	src = malloc((size_t)agents * 24 + 1);
+	if (!src)
+		return die(EXIT_SYSTEM, "bench: out of memory");
 	for (i = 0; i < (size_t)agents; i++) {
 		char line[32];
 		char e[RUN_ERR];
@@ -371,7 +525,10 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		snprintf(line, sizeof line, "task-%zu", i);
 		if (run_task_parse(&ts, line, strlen(line), i + 1, e, sizeof e) < 0)
 			return die(EXIT_SYSTEM, "bench: %s", e);
+		srclen += (size_t)sprintf(src + srclen, "%s\n", line);
 	}
+	o.tasks_src = src;
+	o.tasks_len = srclen;
 	if (run_tasks_check(&ts, path, sizeof path) < 0)
 		return die(EXIT_SYSTEM, "bench: %s", path);
 	floor = spawn_floor(cmd[0], agents, agents);
@@ -420,6 +577,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	}
 	mst_bus_close(bus);
 	run_tasks_free(&ts);
+	free(src);
 	snprintf(path, sizeof path, "rm -rf '%s'", tmpl);
 	if (system(path) != 0)
 		fprintf(stderr, "muster: bench: could not remove %s\n", tmpl);

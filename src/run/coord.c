@@ -1,19 +1,31 @@
 /*
- * coord.c - a coordinator of a run: takes tasks from the run's queue, runs each as an
- * agent process, and records its result.
+ * coord.c - a coordinator of a run: takes tasks from the run's queue, runs them on its
+ * agents, and records their results.
  *
- * One event loop (epoll) watches the agents' pidfds, the master's pidfd, a signalfd
- * and an eventfd from the feeder thread, and the nearest task deadline is its
- * timeout. The feeder thread sleeps in mst_recv on the run's queue (with its own bus
- * handle) while the loop has free slots, so the lease of a task is held by this
- * process from the moment it is taken: if the coordinator dies, the bus gives its
- * tasks back at once.
+ * One event loop (epoll) watches the agents' pidfds (and, in pool mode, their
+ * stdout pipes), the master's pidfd, a signalfd and an eventfd from the feeder
+ * thread; the nearest deadline (a task's timeout, a heartbeat check, the next start
+ * allowed by --rate, a respawn) is its timeout. The feeder thread sleeps in mst_recv
+ * on the run's queue (with its own bus handle) for as many tasks as the loop can
+ * start, so the lease of a task is held by this process from the moment it is taken:
+ * if the coordinator dies, the bus gives its tasks back at once.
  *
- * An agent (exec mode) is posix_spawn'ed in a process group of its own, with the
- * payload on stdin (an unlinked file) and stdout and stderr in files of the run's
- * directory: an agent never blocks on a pipe nobody reads, and when the coordinator
- * dies, the master, which adopts its agents (it is their subreaper), still finds
- * their output. The agent's pid and task are registered under run.R.proc.PID.
+ * Modes:
+ *  - exec: an agent per task, posix_spawn'ed in a process group of its own, with the
+ *    payload on stdin (an unlinked file) and stdout and stderr in files of the run's
+ *    directory: an agent never blocks on a pipe nobody reads, and when the coordinator
+ *    dies, the master (their subreaper) adopts its agents and still finds their
+ *    output.
+ *  - pool: long-lived agents, one request line per task on stdin and one reply line
+ *    on stdout (pool.c, docs/pool-protocol.md). An agent that exits, writes garbage or
+ *    stays silent is killed and replaced; its task counts a failed attempt.
+ *
+ * Signals: SIGTERM drains (no new tasks; the running ones finish), SIGINT and SIGHUP
+ * stop now (agents are killed, their tasks go back to the queue unrecorded), SIGUSR1
+ * pauses and SIGUSR2 resumes (the whole coordinator, or the agent whose pid comes
+ * with the signal: sigqueue). When the master dies, the coordinator carries on and
+ * follows the master that takes the run over (run.R.meta names it); if none does
+ * within ORPHAN_GRACE_MS it drains and leaves.
  */
 #define _GNU_SOURCE
 #include "run.h"
@@ -30,6 +42,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -39,18 +52,37 @@
 #define OUT_MAX (128 << 10) /* output kept in a result */
 #define ERR_MAX (4 << 10)   /* stderr kept (its end) */
 #define FEED_MAX 64	    /* tasks taken per mst_recv */
+#define ORPHAN_GRACE_MS 10000
+#define ORPHAN_POLL_MS 20
+#define MEM_CHECK_MS 1000
+#define STOP_GRACE_MS 2000 /* for an idle pool agent to leave at the end of its input */
+
+/* epoll data: kind << 32 | slot */
+enum { EV_SIGNAL = 1, EV_FEED, EV_MASTER, EV_PIDFD, EV_OUT, EV_IN };
+#define EV(kind, slot) ((uint64_t)(kind) << 32 | (uint32_t)(slot))
 
 extern char **environ;
 
 struct agent {
 	pid_t pid;
 	int pidfd;
+	/* its task */
+	int busy;
 	struct run_task task;
 	size_t idx;
 	uint64_t msg_id;
 	int attempt;
-	int64_t start_ns, start_ms, deadline_ns;
-	int timed_out;
+	int64_t start_ns, start_ms, deadline_ns, beat_ns, paused_ns;
+	int timed_out, silent;
+	int outfd, errfd, hbfd; /* exec with heartbeats: activity is their mtime */
+	/* pool */
+	int in, out;
+	struct run_linebuf lb;
+	char *wbuf;
+	size_t wlen, woff;
+	char *garbage; /* why it was killed */
+	int gen, quick_deaths;
+	int64_t spawned_ns, respawn_ns;
 };
 
 struct feeder {
@@ -69,11 +101,21 @@ struct coord {
 	const char *dir, *run;
 	char queue[MST_NAME_MAX + 1];
 	char **cmd;
-	int64_t timeout_ms;
+	int pool;
+	int64_t timeout_ms, heartbeat_ms;
 	int retries;
+	struct rlimit mem, cpu, nofile;
+	int limits;
 	struct agent *a;
-	int slots, running;
-	int ep;
+	int slots, running, cap, cap_max;
+	double rate, tokens; /* task starts per second (this coordinator's share) */
+	int64_t tokens_ns;
+	mst_msg *pending; /* taken from the queue, not started yet (paused, rate) */
+	size_t npending;
+	int ep, paused, stopping, interrupted;
+	int64_t paused_ns, orphan_ns, mem_ns, stop_ns;
+	pid_t master;
+	int mfd;
 	struct feeder f;
 	char rundir[PATH_MAX];
 };
@@ -128,6 +170,42 @@ char *run_read_file(const char *path, size_t max, int tail, size_t *len, int *tr
 	return buf;
 }
 
+uint64_t run_proc_start(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* the command (field 2) may hold spaces and parentheses: count after its end */
+	if (!(p = strrchr(buf, ')')) || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+		return 0; /* a zombie is gone, whoever has to reap it */
+	for (field = 2; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (sscanf(p, "%llu", &v) != 1)
+		return 0;
+	return v;
+}
+
+int run_proc_alive(pid_t pid, uint64_t pstart)
+{
+	uint64_t s;
+
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+		return 0;
+	s = run_proc_start(pid);
+	return s != 0 && (pstart == 0 || s == pstart);
+}
+
 int run_proc_register(mst_bus *bus, const char *run, pid_t pid, const char *role, json_t *extra)
 {
 	char key[MST_NAME_MAX + 1];
@@ -143,6 +221,7 @@ int run_proc_register(mst_bus *bus, const char *run, pid_t pid, const char *role
 	json_object_set_new(o, "role", json_string(role));
 	json_object_set_new(o, "run", json_string(run));
 	json_object_set_new(o, "start_ms", json_integer(run_wall_ms()));
+	json_object_set_new(o, "pstart", json_integer((json_int_t)run_proc_start(pid)));
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (!s)
@@ -163,6 +242,13 @@ void run_proc_unregister(mst_bus *bus, const char *run, pid_t pid)
 static int pidfd_open_(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
 }
 
 /* --- the feeder thread -------------------------------------------------------------- */
@@ -186,7 +272,7 @@ static void *feeder_main(void *arg)
 	}
 	for (;;) {
 		pthread_mutex_lock(&f->mu);
-		while (!f->stop && f->want == 0)
+		while (!f->stop && f->want <= 0)
 			pthread_cond_wait(&f->cv, &f->mu);
 		want = f->want;
 		pthread_mutex_unlock(&f->mu);
@@ -228,18 +314,35 @@ static void *feeder_main(void *arg)
 	return NULL;
 }
 
-static void feeder_want(struct feeder *f, int n)
+/* The number of tasks the loop can take now: free agents, within the concurrency
+ * cap and the rate, less those taken already. */
+static void feeder_update(struct coord *c)
 {
-	pthread_mutex_lock(&f->mu);
-	f->want += n;
-	pthread_cond_signal(&f->cv);
-	pthread_mutex_unlock(&f->mu);
+	int free_ = 0, i, want;
+
+	for (i = 0; i < c->slots; i++)
+		if (!c->a[i].busy && (c->pool ? c->a[i].pid > 0 : 1))
+			free_++;
+	want = free_;
+	if (c->cap - c->running < want)
+		want = c->cap - c->running;
+	if (c->rate > 0 && (int)c->tokens < want)
+		want = (int)c->tokens;
+	if (c->paused || c->stopping)
+		want = 0;
+	want -= (int)c->npending;
+	pthread_mutex_lock(&c->f.mu);
+	want -= (int)c->f.qn;
+	c->f.want = want > 0 ? want : 0;
+	if (c->f.want)
+		pthread_cond_signal(&c->f.cv);
+	pthread_mutex_unlock(&c->f.mu);
 }
 
 /* --- agents ------------------------------------------------------------------------- */
 
 /* argv of the agent: the command with every "{}" in its arguments replaced by the
- * payload (as one argument: never through a shell). */
+ * payload (as one argument: never through a shell); t NULL: as it is (pool). */
 static char **agent_argv(char **cmd, const struct run_task *t)
 {
 	size_t n = 0, i;
@@ -255,7 +358,7 @@ static char **agent_argv(char **cmd, const struct run_task *t)
 		size_t len = 0, k = 0;
 		char *out;
 
-		for (p = s; (p = strstr(p, "{}")); p += 2)
+		for (p = s; t && (p = strstr(p, "{}")); p += 2)
 			k++;
 		if (i == 0 || !k) {
 			argv[i] = strdup(s);
@@ -293,55 +396,157 @@ static void free_argv(char **argv)
 	free(argv);
 }
 
-/* The environment of an agent: ours, with MUSTER_* describing its task. */
-static char **agent_env(const struct coord *c, const struct agent *a)
+/* The environment of an agent: ours, with MUSTER_* describing its task (exec) or
+ * its place (pool). hb: the heartbeat file, or NULL. */
+static char **agent_env(const struct coord *c, const struct agent *a, int slot, const char *hb)
 {
 	size_t n = 0, i, j = 0;
 	char **env;
+	int bad = 0;
 
 	while (environ[n])
 		n++;
-	env = calloc(n + 8, sizeof *env);
+	env = calloc(n + 10, sizeof *env);
 	if (!env)
 		return NULL;
 	for (i = 0; i < n; i++)
 		if (strncmp(environ[i], "MUSTER_TASK", 11) && strncmp(environ[i], "MUSTER_RUN=", 11) &&
-		    strncmp(environ[i], "MUSTER_ATTEMPT=", 15) && strncmp(environ[i], "MUSTER_BUS=", 11))
-			env[j++] = strdup(environ[i]);
-	if (asprintf(&env[j++], "MUSTER_TASK_ID=%s", a->task.id) < 0 ||
-	    asprintf(&env[j++], "MUSTER_TASK_INDEX=%zu", a->idx) < 0 ||
-	    asprintf(&env[j++], "MUSTER_ATTEMPT=%d", a->attempt) < 0 ||
-	    asprintf(&env[j++], "MUSTER_RUN=%s", c->run) < 0 ||
-	    asprintf(&env[j++], "MUSTER_BUS=%s", c->dir) < 0) {
-		free_argv(env);
+		    strncmp(environ[i], "MUSTER_ATTEMPT=", 15) &&
+		    strncmp(environ[i], "MUSTER_BUS=", 11) && strncmp(environ[i], "MUSTER_MODE=", 12) &&
+		    strncmp(environ[i], "MUSTER_AGENT=", 13) &&
+		    strncmp(environ[i], "MUSTER_HEARTBEAT=", 17))
+			if (!(env[j++] = strdup(environ[i])))
+				bad = 1;
+	if (c->pool) {
+		bad |= asprintf(&env[j++], "MUSTER_MODE=pool") < 0;
+		bad |= asprintf(&env[j++], "MUSTER_AGENT=%d", slot) < 0;
+	} else {
+		bad |= asprintf(&env[j++], "MUSTER_MODE=exec") < 0;
+		bad |= asprintf(&env[j++], "MUSTER_TASK_ID=%s", a->task.id) < 0;
+		bad |= asprintf(&env[j++], "MUSTER_TASK_INDEX=%zu", a->idx) < 0;
+		bad |= asprintf(&env[j++], "MUSTER_ATTEMPT=%d", a->attempt) < 0;
+		if (hb)
+			bad |= asprintf(&env[j++], "MUSTER_HEARTBEAT=%s", hb) < 0;
+	}
+	bad |= asprintf(&env[j++], "MUSTER_RUN=%s", c->run) < 0;
+	bad |= asprintf(&env[j++], "MUSTER_BUS=%s", c->dir) < 0;
+	for (i = 0; i < j; i++)
+		bad |= !env[i];
+	if (bad) {
+		for (i = 0; i < j; i++)
+			if (env[i])
+				free(env[i]);
+		free(env);
 		return NULL;
 	}
-	for (i = 0; i < j; i++)
-		if (!env[i]) {
-			free_argv(env);
-			return NULL;
-		}
 	return env;
 }
 
-/* Records the result of task a (finished or never started) and settles its message. */
-static void finish_task(struct coord *c, struct agent *a, const char *status, int exit_code,
-			int sig, const char *reason, int may_retry)
+/* Starts argv in a process group of its own with fds[0..2] as its stdin, stdout and
+ * stderr, signals unblocked and at their defaults, and the run's rlimits: 0 or an
+ * errno. posix_spawn does it without limits; with limits a vfork child sets them
+ * before its exec (posix_spawn cannot), and reports a failed exec through err. */
+static int spawn(struct coord *c, char **argv, char **env, const int fds[3], pid_t *pid)
 {
-	char path[PATH_MAX], why[128];
+	sigset_t none;
+
+	sigemptyset(&none);
+	if (!c->limits) {
+		posix_spawn_file_actions_t fa;
+		posix_spawnattr_t at;
+		sigset_t def;
+		int i, rc;
+
+		posix_spawn_file_actions_init(&fa);
+		for (i = 0; i < 3; i++)
+			posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+		posix_spawnattr_init(&at);
+		sigemptyset(&def);
+		sigaddset(&def, SIGPIPE);
+		sigaddset(&def, SIGTERM);
+		sigaddset(&def, SIGINT);
+		sigaddset(&def, SIGHUP);
+		sigaddset(&def, SIGCHLD);
+		sigaddset(&def, SIGUSR1);
+		sigaddset(&def, SIGUSR2);
+		posix_spawnattr_setsigmask(&at, &none);
+		posix_spawnattr_setsigdefault(&at, &def);
+		posix_spawnattr_setpgroup(&at, 0);
+		posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+						      POSIX_SPAWN_SETSIGDEF);
+		rc = posix_spawnp(pid, argv[0], &fa, &at, argv, env);
+		posix_spawn_file_actions_destroy(&fa);
+		posix_spawnattr_destroy(&at);
+		return rc;
+	} else {
+		volatile int err = 0;
+		pid_t p = vfork();
+
+		if (p < 0)
+			return errno;
+		if (p == 0) {
+			int i;
+
+			setpgid(0, 0);
+			for (i = 0; i < 3; i++)
+				if (dup2(fds[i], i) < 0)
+					goto fail;
+			signal(SIGPIPE, SIG_DFL);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			if ((c->mem.rlim_cur && setrlimit(RLIMIT_AS, &c->mem) < 0) ||
+			    (c->cpu.rlim_cur && setrlimit(RLIMIT_CPU, &c->cpu) < 0) ||
+			    (c->nofile.rlim_cur && setrlimit(RLIMIT_NOFILE, &c->nofile) < 0))
+				goto fail;
+			execvpe(argv[0], argv, env);
+		fail:
+			err = errno;
+			_exit(127);
+		}
+		if (err) {
+			waitpid(p, NULL, 0);
+			return err;
+		}
+		*pid = p;
+		return 0;
+	}
+}
+
+/* A resource that runs short: the coordinator starts fewer agents at once, and says
+ * so. */
+static void degrade(struct coord *c, const char *what)
+{
+	int cap = c->running > 1 ? c->running - 1 : 1;
+
+	if (cap >= c->cap)
+		return;
+	fprintf(stderr,
+		"muster: coordinator %d: %s: running at most %d agents at once (was %d)\n",
+		(int)getpid(), what, cap, c->cap);
+	c->cap = cap;
+}
+
+/* Records the result of the task of a (finished or never started) and settles its
+ * message; or, when it failed and may be retried, gives it back for another attempt
+ * after a backoff. */
+static void finish_task(struct coord *c, struct agent *a, const char *status, int exit_code,
+			int sig, const char *reason, int may_retry, const char *out, size_t outlen,
+			int out_trunc, const char *err, size_t errlen)
+{
 	struct run_result r = {0};
-	char *out = NULL, *err = NULL;
-	int trunc = 0, etrunc = 0, retries;
-	int64_t now = run_wall_ms();
-	int rc;
+	int retries, rc;
 
 	retries = a->task.retries >= 0 ? a->task.retries : c->retries;
+	if (c->interrupted) {
+		/* stopped now: the task goes back for a later --resume, unrecorded */
+		mst_nack(c->bus, a->msg_id, 0);
+		return;
+	}
 	if (may_retry && strcmp(status, "ok") && a->attempt <= retries) {
 		/* another attempt, after a backoff: 100 ms, doubling, at most 10 s */
 		int64_t delay = 100LL << (a->attempt - 1 < 7 ? a->attempt - 1 : 7);
 
 		mst_nack(c->bus, a->msg_id, delay > 10000 ? 10000 : delay);
-		goto cleanup;
+		return;
 	}
 	r.idx = a->idx;
 	r.id = a->task.id;
@@ -352,47 +557,34 @@ static void finish_task(struct coord *c, struct agent *a, const char *status, in
 	r.attempts = a->attempt;
 	r.agent = a->pid;
 	r.coordinator = getpid();
-	r.start_ms = a->start_ms ? a->start_ms : now;
+	r.start_ms = a->start_ms ? a->start_ms : run_wall_ms();
 	r.duration_us = a->start_ns ? (mst_now_ns() - a->start_ns) / 1000 : 0;
-	if (a->pid > 0 && run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "out") == 0)
-		out = run_read_file(path, OUT_MAX, 0, &r.output_len, &trunc);
-	if (a->pid > 0 && run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "err") == 0)
-		err = run_read_file(path, ERR_MAX, 1, &r.err_len, &etrunc);
 	r.output = out;
-	r.output_truncated = trunc;
+	r.output_len = outlen;
+	r.output_truncated = out_trunc;
 	r.err = err;
+	r.err_len = errlen;
 	rc = run_result_record(c->bus, c->run, &r);
 	if (rc < 0 && rc != MST_ECONFLICT) {
-		snprintf(why, sizeof why, "%s", mst_strerror(rc));
 		fprintf(stderr, "muster: coordinator %d: recording the result of task %s: %s\n",
-			(int)getpid(), a->task.id, why);
+			(int)getpid(), a->task.id, mst_strerror(rc));
 		mst_nack(c->bus, a->msg_id, 1000); /* someone records it later */
-		goto cleanup;
+		return;
 	}
 	mst_ack(c->bus, a->msg_id);
-cleanup:
-	free(out);
-	free(err);
-	if (a->pid > 0) {
-		if (run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "out") == 0)
-			unlink(path);
-		if (run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "err") == 0)
-			unlink(path);
-		run_proc_unregister(c->bus, c->run, a->pid);
-	}
 }
 
-static void free_slot(struct coord *c, struct agent *a)
+/* The task of a is over: its slot takes another. */
+static void clear_task(struct coord *c, struct agent *a)
 {
-	if (a->pidfd >= 0) {
-		epoll_ctl(c->ep, EPOLL_CTL_DEL, a->pidfd, NULL);
-		close(a->pidfd);
-	}
 	run_task_clear(&a->task);
-	memset(a, 0, sizeof *a);
-	a->pidfd = -1;
+	a->busy = 0;
+	a->idx = 0;
+	a->msg_id = 0;
+	a->attempt = 0;
+	a->start_ns = a->start_ms = a->deadline_ns = a->beat_ns = a->paused_ns = 0;
+	a->timed_out = a->silent = 0;
 	c->running--;
-	feeder_want(&c->f, 1);
 }
 
 /* Opens path for the agent: its stdin (the payload, unlinked at once) or an output. */
@@ -416,52 +608,53 @@ static int open_io(const char *path, int input, const void *data, size_t len)
 	return fd;
 }
 
-static void start_task(struct coord *c, mst_msg *m)
+static void register_worker(struct coord *c, struct agent *a, int slot)
 {
-	struct agent *a = NULL;
-	char path[PATH_MAX], reason[PATH_MAX + 64];
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, def;
-	char **argv = NULL, **env = NULL;
-	int fds[3] = {-1, -1, -1}, i, rc;
-	struct epoll_event ev;
-	int64_t timeout;
+	json_t *o = json_object();
 
-	for (i = 0; i < c->slots; i++)
-		if (!c->a[i].pid && !c->a[i].task.id) {
-			a = &c->a[i];
-			break;
-		}
-	if (!a) { /* cannot happen: the feeder takes no more than the free slots */
-		mst_nack(c->bus, m->id, 0);
-		return;
+	json_object_set_new(o, "coordinator", json_integer(getpid()));
+	json_object_set_new(o, "slot", json_integer(slot));
+	if (a->busy) {
+		json_object_set_new(o, "n", json_integer((json_int_t)a->idx));
+		json_object_set_new(o, "id", json_string(a->task.id));
+		json_object_set_new(o, "attempt", json_integer(a->attempt));
 	}
-	c->running++;
-	a->msg_id = m->id;
-	a->attempt = (int)m->attempt;
-	if (run_task_decode(m->data, m->len, &a->task, &a->idx) < 0) {
-		fprintf(stderr, "muster: coordinator %d: message %016llx is not a task; dropped\n",
-			(int)getpid(), (unsigned long long)m->id);
-		mst_ack(c->bus, m->id);
-		free_slot(c, a);
-		return;
-	}
-	/* done already (its recorder died before it acknowledged): make sure the
-	 * master heard of it, and drop it */
-	rc = run_result_republish(c->bus, c->run, a->idx);
-	if (rc == 0) {
-		mst_ack(c->bus, m->id);
-		free_slot(c, a);
-		return;
-	}
-	argv = agent_argv(c->cmd, &a->task);
+	run_proc_register(c->bus, c->run, a->pid, "worker", o);
+}
+
+/* The timeout and heartbeat deadlines of a task starting now. */
+static void arm(struct coord *c, struct agent *a)
+{
+	int64_t timeout = a->task.timeout_ms > 0 ? a->task.timeout_ms : c->timeout_ms;
+
 	a->start_ns = mst_now_ns();
 	a->start_ms = run_wall_ms();
-	env = argv ? agent_env(c, a) : NULL;
+	a->beat_ns = a->start_ns;
+	a->deadline_ns = timeout > 0 ? a->start_ns + timeout * 1000000 : 0;
+}
+
+/* exec: starts the agent of task a (slot i). */
+static void exec_start(struct coord *c, struct agent *a, int i)
+{
+	char path[PATH_MAX], hb[PATH_MAX], reason[PATH_MAX + 64];
+	char **argv = NULL, **env = NULL;
+	int fds[3] = {-1, -1, -1}, k, rc;
+	struct epoll_event ev;
+
+	argv = agent_argv(c->cmd, &a->task);
+	arm(c, a);
+	if (c->heartbeat_ms > 0 &&
+	    (run_out_path(hb, sizeof hb, c->rundir, a->idx, a->attempt, "hb") < 0 ||
+	     (a->hbfd = open_io(hb, 0, NULL, 0)) < 0)) {
+		snprintf(reason, sizeof reason, "cannot make the heartbeat file in %s: %s",
+			 c->rundir, strerror(errno));
+		finish_task(c, a, "failed", -1, 0, reason, 1, NULL, 0, 0, NULL, 0);
+		goto fail;
+	}
+	env = argv ? agent_env(c, a, i, c->heartbeat_ms > 0 ? hb : NULL) : NULL;
 	if (!env) {
-		finish_task(c, a, "failed", -1, 0, "out of memory", 1);
-		goto out;
+		finish_task(c, a, "failed", -1, 0, "out of memory", 1, NULL, 0, 0, NULL, 0);
+		goto fail;
 	}
 	if ((rc = run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "in")) < 0 ||
 	    (fds[0] = rc = open_io(path, 1, a->task.payload, a->task.len)) < 0 ||
@@ -469,37 +662,32 @@ static void start_task(struct coord *c, mst_msg *m)
 	    (fds[1] = rc = open_io(path, 0, NULL, 0)) < 0 ||
 	    (rc = run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "err")) < 0 ||
 	    (fds[2] = rc = open_io(path, 0, NULL, 0)) < 0) {
+		if (rc == -EMFILE || rc == -ENFILE) {
+			/* not the task's fault: it goes back, and fewer agents run */
+			degrade(c, "out of file descriptors");
+			mst_nack(c->bus, a->msg_id, 100);
+			goto fail;
+		}
 		snprintf(reason, sizeof reason, "cannot make the agent's files in %s: %s", c->rundir,
 			 strerror(-rc));
-		finish_task(c, a, "failed", -1, 0, reason, 1);
-		goto out;
+		finish_task(c, a, "failed", -1, 0, reason, 1, NULL, 0, 0, NULL, 0);
+		goto fail;
 	}
-	posix_spawn_file_actions_init(&fa);
-	for (i = 0; i < 3; i++)
-		posix_spawn_file_actions_adddup2(&fa, fds[i], i);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	sigaddset(&def, SIGTERM);
-	sigaddset(&def, SIGINT);
-	sigaddset(&def, SIGHUP);
-	sigaddset(&def, SIGCHLD);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &def);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-					      POSIX_SPAWN_SETSIGDEF);
-	rc = posix_spawnp(&a->pid, argv[0], &fa, &at, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	rc = spawn(c, argv, env, fds, &a->pid);
 	if (rc) {
 		a->pid = 0;
-		snprintf(reason, sizeof reason, "cannot run %s: %s", argv[0], strerror(rc));
-		/* no retry: it would fail the same way */
-		finish_task(c, a, "failed", -1, 0, reason, 0);
-		free_slot(c, a);
-		goto out;
+		if (rc == EAGAIN || rc == ENOMEM || rc == EMFILE || rc == ENFILE) {
+			/* short of processes, memory or fds: not the task's fault */
+			degrade(c, rc == EAGAIN ? "cannot start more processes"
+				   : rc == ENOMEM ? "out of memory"
+						  : "out of file descriptors");
+			mst_nack(c->bus, a->msg_id, 100);
+		} else {
+			snprintf(reason, sizeof reason, "cannot run %s: %s", argv[0], strerror(rc));
+			/* no retry: it would fail the same way */
+			finish_task(c, a, "failed", -1, 0, reason, 0, NULL, 0, 0, NULL, 0);
+		}
+		goto fail;
 	}
 	a->pidfd = pidfd_open_(a->pid);
 	if (a->pidfd < 0) { /* no pidfd (old kernel): cannot watch it; wait for it now */
@@ -507,80 +695,475 @@ static void start_task(struct coord *c, mst_msg *m)
 
 		waitpid(a->pid, &st, 0);
 		kill(-a->pid, SIGKILL);
-		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-			finish_task(c, a, "ok", 0, 0, NULL, 0);
-		else
-			finish_task(c, a, "failed", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-				    WIFSIGNALED(st) ? WTERMSIG(st) : 0, "agent failed", 1);
-		free_slot(c, a);
-		goto out;
+		finish_task(c, a, WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "ok" : "failed",
+			    WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0,
+			    "agent failed", 1, NULL, 0, 0, NULL, 0);
+		a->pid = 0;
+		goto fail;
 	}
 	ev.events = EPOLLIN;
-	ev.data.u64 = (uint64_t)(a - c->a) + 16;
+	ev.data.u64 = EV(EV_PIDFD, i);
 	epoll_ctl(c->ep, EPOLL_CTL_ADD, a->pidfd, &ev);
-	timeout = a->task.timeout_ms > 0 ? a->task.timeout_ms : c->timeout_ms;
-	a->deadline_ns = timeout > 0 ? a->start_ns + timeout * 1000000 : 0;
-	{
-		json_t *o = json_object();
-
-		json_object_set_new(o, "coordinator", json_integer(getpid()));
-		json_object_set_new(o, "n", json_integer((json_int_t)a->idx));
-		json_object_set_new(o, "id", json_string(a->task.id));
-		json_object_set_new(o, "attempt", json_integer(a->attempt));
-		run_proc_register(c->bus, c->run, a->pid, "worker", o);
+	if (c->heartbeat_ms > 0) { /* activity: output, or the heartbeat file touched */
+		a->outfd = fds[1];
+		a->errfd = fds[2];
+		fds[1] = fds[2] = -1;
 	}
+	register_worker(c, a, i);
+	goto out;
+fail:
+	close_fd(&a->hbfd);
+	clear_task(c, a);
 out:
-	for (i = 0; i < 3; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
+	for (k = 0; k < 3; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
 	free_argv(argv);
 	free_argv(env);
-	if (!a->pid && a->task.id)
-		free_slot(c, a);
 }
 
-static void agent_exited(struct coord *c, struct agent *a)
+/* exec: the agent of slot i ended. */
+static void exec_exited(struct coord *c, struct agent *a)
 {
-	char reason[128];
-	int st = 0;
+	char reason[256], path[PATH_MAX];
+	char *out = NULL, *err = NULL;
+	size_t outlen = 0, errlen = 0;
+	int st = 0, trunc = 0, etrunc = 0, w;
+	static const char *const what[] = {"out", "err", "hb"};
 
 	if (waitpid(a->pid, &st, WNOHANG) <= 0)
 		return;
 	kill(-a->pid, SIGKILL); /* what it left behind in its group */
+	if (run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "out") == 0)
+		out = run_read_file(path, OUT_MAX, 0, &outlen, &trunc);
+	if (run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "err") == 0)
+		err = run_read_file(path, ERR_MAX, 1, &errlen, &etrunc);
 	if (a->timed_out) {
 		int64_t t = a->task.timeout_ms > 0 ? a->task.timeout_ms : c->timeout_ms;
 
 		snprintf(reason, sizeof reason, "timed out after %.3g s", (double)t / 1000);
-		finish_task(c, a, "timeout", -1, SIGKILL, reason, 1);
+		finish_task(c, a, "timeout", -1, SIGKILL, reason, 1, out, outlen, trunc, err, errlen);
+	} else if (a->silent) {
+		snprintf(reason, sizeof reason, "no heartbeat for %.3g s",
+			 (double)c->heartbeat_ms / 1000);
+		finish_task(c, a, "failed", -1, SIGKILL, reason, 1, out, outlen, trunc, err, errlen);
 	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		finish_task(c, a, "ok", 0, 0, NULL, 0);
+		finish_task(c, a, "ok", 0, 0, NULL, 0, out, outlen, trunc, err, errlen);
 	} else if (WIFEXITED(st)) {
 		snprintf(reason, sizeof reason, "exit code %d", WEXITSTATUS(st));
-		finish_task(c, a, "failed", WEXITSTATUS(st), 0, reason, 1);
+		finish_task(c, a, "failed", WEXITSTATUS(st), 0, reason, 1, out, outlen, trunc, err,
+			    errlen);
 	} else {
 		snprintf(reason, sizeof reason, "killed by signal %d (%s)", WTERMSIG(st),
 			 strsignal(WTERMSIG(st)));
-		finish_task(c, a, "failed", -1, WTERMSIG(st), reason, 1);
+		finish_task(c, a, "failed", -1, WTERMSIG(st), reason, 1, out, outlen, trunc, err,
+			    errlen);
 	}
-	free_slot(c, a);
+	free(out);
+	free(err);
+	for (w = 0; w < 3; w++)
+		if (run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, what[w]) == 0)
+			unlink(path);
+	run_proc_unregister(c->bus, c->run, a->pid);
+	epoll_ctl(c->ep, EPOLL_CTL_DEL, a->pidfd, NULL);
+	close_fd(&a->pidfd);
+	close_fd(&a->outfd);
+	close_fd(&a->errfd);
+	close_fd(&a->hbfd);
+	a->pid = 0;
+	clear_task(c, a);
+}
+
+/* The latest activity of an exec agent (heartbeats): its output or heartbeat file. */
+static int64_t exec_activity(const struct agent *a)
+{
+	const int fds[3] = {a->outfd, a->errfd, a->hbfd};
+	int64_t last = 0, now_wall = run_wall_ms() * 1000000, now = mst_now_ns();
+	struct stat st;
+	int k;
+
+	for (k = 0; k < 3; k++)
+		if (fds[k] >= 0 && fstat(fds[k], &st) == 0) {
+			int64_t t = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+
+			if (t > last)
+				last = t;
+		}
+	/* wall clock to monotonic */
+	return last ? now - (now_wall - last) : 0;
+}
+
+/* --- pool mode ------------------------------------------------------------------------ */
+
+static void pool_errpath(const struct coord *c, const struct agent *a, int slot, char *buf,
+			 size_t size)
+{
+	if (snprintf(buf, size, "%s/agent.%d.%d.%d.err", c->rundir, (int)getpid(), slot, a->gen) >=
+	    (int)size)
+		buf[0] = 0;
+}
+
+/* pool: starts the long-lived agent of slot i. */
+static void pool_spawn(struct coord *c, int i)
+{
+	struct agent *a = &c->a[i];
+	char errpath[PATH_MAX], **argv = NULL, **env = NULL;
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, fds[3] = {-1, -1, -1}, rc;
+	struct epoll_event ev;
+
+	a->gen++;
+	pool_errpath(c, a, i, errpath, sizeof errpath);
+	argv = agent_argv(c->cmd, NULL);
+	env = argv ? agent_env(c, a, i, NULL) : NULL;
+	if (!env || pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
+	    (fds[2] = open_io(errpath, 0, NULL, 0)) < 0) {
+		rc = env ? errno : ENOMEM;
+		goto fail;
+	}
+	fds[0] = in[0];
+	fds[1] = out[1];
+	if ((rc = spawn(c, argv, env, fds, &a->pid))) {
+		a->pid = 0;
+		goto fail;
+	}
+	a->pidfd = pidfd_open_(a->pid);
+	a->in = in[1];
+	a->out = out[0];
+	in[1] = out[0] = -1;
+	fcntl(a->in, F_SETFL, O_NONBLOCK);
+	fcntl(a->out, F_SETFL, O_NONBLOCK);
+	ev.events = EPOLLIN;
+	ev.data.u64 = EV(EV_PIDFD, i);
+	if (a->pidfd >= 0)
+		epoll_ctl(c->ep, EPOLL_CTL_ADD, a->pidfd, &ev);
+	ev.data.u64 = EV(EV_OUT, i);
+	epoll_ctl(c->ep, EPOLL_CTL_ADD, a->out, &ev);
+	a->spawned_ns = mst_now_ns();
+	a->respawn_ns = 0;
+	register_worker(c, a, i);
+	goto out;
+fail:
+	if (rc == EAGAIN || rc == ENOMEM || rc == EMFILE || rc == ENFILE)
+		degrade(c, strerror(rc));
+	fprintf(stderr, "muster: coordinator %d: cannot start agent %d (%s): %s\n",
+		(int)getpid(), i, c->cmd[0], strerror(rc));
+	a->respawn_ns = mst_now_ns() + 1000000000LL; /* try again in a second */
+out:
+	close_fd(&in[0]);
+	close_fd(&in[1]);
+	close_fd(&out[0]);
+	close_fd(&out[1]);
+	close_fd(&fds[2]);
+	free_argv(argv);
+	free_argv(env);
+}
+
+/* pool: the agent of slot i is (being) killed, or ended; why says why, for its task. */
+static void pool_kill(struct coord *c, int i, const char *why)
+{
+	struct agent *a = &c->a[i];
+
+	if (a->pid > 0)
+		kill(-a->pid, SIGKILL);
+	if (why && !a->garbage)
+		a->garbage = strdup(why);
+}
+
+/* Writes what is left of the request of slot i. */
+static void pool_write(struct coord *c, int i)
+{
+	struct agent *a = &c->a[i];
+	struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = EV(EV_IN, i)};
+
+	while (a->woff < a->wlen) {
+		ssize_t w = write(a->in, a->wbuf + a->woff, a->wlen - a->woff);
+
+		if (w > 0) {
+			a->woff += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EAGAIN) {
+			if (epoll_ctl(c->ep, EPOLL_CTL_MOD, a->in, &ev) < 0)
+				epoll_ctl(c->ep, EPOLL_CTL_ADD, a->in, &ev);
+			return;
+		}
+		pool_kill(c, i, "its stdin is closed");
+		break;
+	}
+	epoll_ctl(c->ep, EPOLL_CTL_DEL, a->in, NULL);
+	free(a->wbuf);
+	a->wbuf = NULL;
+	a->wlen = a->woff = 0;
+}
+
+static void pool_start(struct coord *c, struct agent *a, int i)
+{
+	arm(c, a);
+	a->wbuf = run_pool_request(&a->task, a->idx, a->attempt, c->run, &a->wlen);
+	a->woff = 0;
+	if (!a->wbuf) {
+		finish_task(c, a, "failed", -1, 0, "out of memory", 1, NULL, 0, 0, NULL, 0);
+		clear_task(c, a);
+		return;
+	}
+	pool_write(c, i);
+}
+
+/* pool: a line from the agent of slot i. */
+static void pool_line(struct coord *c, int i, const char *line, size_t len)
+{
+	struct agent *a = &c->a[i];
+	struct run_pool_reply r;
+	char err[RUN_ERR], why[RUN_ERR + 64];
+
+	if (run_pool_reply_parse(line, len, &r, err, sizeof err) < 0) {
+		snprintf(why, sizeof why, "the agent wrote garbage: %s", err);
+		pool_kill(c, i, why);
+		return;
+	}
+	a->beat_ns = mst_now_ns();
+	if (r.kind == RUN_POOL_HEARTBEAT) {
+		run_pool_reply_clear(&r);
+		return;
+	}
+	if (!a->busy || strcmp(r.id, a->task.id)) {
+		snprintf(why, sizeof why, "the agent replied for task '%.64s' while %s%.64s%s", r.id,
+			 a->busy ? "running '" : "idle", a->busy ? a->task.id : "",
+			 a->busy ? "'" : "");
+		run_pool_reply_clear(&r);
+		pool_kill(c, i, why);
+		return;
+	}
+	if (r.ok)
+		finish_task(c, a, "ok", r.exit_code, 0, NULL, 0, r.output, r.output_len, 0, NULL, 0);
+	else
+		finish_task(c, a, "failed", r.exit_code, 0, r.error ? r.error : "the agent said failed",
+			    1, r.output, r.output_len, 0, NULL, 0);
+	run_pool_reply_clear(&r);
+	clear_task(c, a);
+}
+
+static void pool_readable(struct coord *c, int i)
+{
+	struct agent *a = &c->a[i];
+	const char *line;
+	size_t len;
+	ssize_t n;
+	int rc;
+
+	do {
+		n = run_linebuf_fill(&a->lb, a->out);
+		while (a->pid > 0 && !a->garbage &&
+		       (rc = run_linebuf_next(&a->lb, &line, &len)) != 0) {
+			if (rc < 0) {
+				pool_kill(c, i, "the agent wrote a line longer than the limit");
+				break;
+			}
+			pool_line(c, i, line, len);
+		}
+	} while (n > 0 && !a->garbage);
+	if (n == 0 || (n < 0 && n != -EAGAIN)) { /* its stdout is closed: it is ending */
+		epoll_ctl(c->ep, EPOLL_CTL_DEL, a->out, NULL);
+		close_fd(&a->out);
+		pool_kill(c, i, "the agent closed its stdout");
+	}
+}
+
+/* pool: the agent of slot i ended: its task failed, and another agent takes its place
+ * (later, if agents die young: 100 ms doubling up to 10 s). */
+static void pool_exited(struct coord *c, int i)
+{
+	struct agent *a = &c->a[i];
+	char reason[512], errpath[PATH_MAX], *err;
+	size_t errlen = 0;
+	int st = 0, trunc = 0;
+	int64_t now = mst_now_ns();
+
+	if (waitpid(a->pid, &st, WNOHANG) <= 0)
+		return;
+	kill(-a->pid, SIGKILL);
+	pool_errpath(c, a, i, errpath, sizeof errpath);
+	err = run_read_file(errpath, ERR_MAX, 1, &errlen, &trunc);
+	unlink(errpath);
+	if (a->busy) {
+		if (a->timed_out) {
+			int64_t t = a->task.timeout_ms > 0 ? a->task.timeout_ms : c->timeout_ms;
+
+			snprintf(reason, sizeof reason, "timed out after %.3g s", (double)t / 1000);
+		} else if (a->silent) {
+			snprintf(reason, sizeof reason, "no reply nor heartbeat for %.3g s",
+				 (double)c->heartbeat_ms / 1000);
+		} else if (a->garbage) {
+			snprintf(reason, sizeof reason, "%s", a->garbage);
+		} else if (WIFEXITED(st)) {
+			snprintf(reason, sizeof reason, "the agent exited with code %d",
+				 WEXITSTATUS(st));
+		} else {
+			snprintf(reason, sizeof reason, "the agent was killed by signal %d (%s)",
+				 WTERMSIG(st), strsignal(WTERMSIG(st)));
+		}
+		finish_task(c, a, a->timed_out ? "timeout" : "failed",
+			    WIFEXITED(st) && !a->garbage ? WEXITSTATUS(st) : -1,
+			    WIFSIGNALED(st) ? WTERMSIG(st) : 0, reason, 1, NULL, 0, 0, err, errlen);
+		clear_task(c, a);
+	} else if (!c->stopping && !c->interrupted) {
+		fprintf(stderr, "muster: coordinator %d: agent %d (pid %d) ended while idle: %s\n",
+			(int)getpid(), i, (int)a->pid,
+			a->garbage ? a->garbage : WIFEXITED(st) ? "it exited" : "killed by a signal");
+	}
+	free(err);
+	run_proc_unregister(c->bus, c->run, a->pid);
+	if (a->pidfd >= 0)
+		epoll_ctl(c->ep, EPOLL_CTL_DEL, a->pidfd, NULL);
+	close_fd(&a->pidfd);
+	if (a->out >= 0)
+		epoll_ctl(c->ep, EPOLL_CTL_DEL, a->out, NULL);
+	if (a->in >= 0)
+		epoll_ctl(c->ep, EPOLL_CTL_DEL, a->in, NULL);
+	close_fd(&a->in);
+	close_fd(&a->out);
+	run_linebuf_free(&a->lb);
+	memset(&a->lb, 0, sizeof a->lb);
+	free(a->wbuf);
+	a->wbuf = NULL;
+	a->wlen = a->woff = 0;
+	free(a->garbage);
+	a->garbage = NULL;
+	a->pid = 0;
+	if (now - a->spawned_ns < 1000000000LL)
+		a->quick_deaths++;
+	else
+		a->quick_deaths = 0;
+	a->respawn_ns = now + (a->quick_deaths
+				       ? (100LL << (a->quick_deaths < 7 ? a->quick_deaths : 7)) * 1000000
+				       : 0);
+	if (a->respawn_ns - now > 10000000000LL)
+		a->respawn_ns = now + 10000000000LL;
 }
 
 /* --- the coordinator ---------------------------------------------------------------- */
 
-/* Reads the run's description (run.R.meta): command, defaults, master pid. */
+/* Starts the task of message m on a free agent; 0, or -1 when none is free (m is
+ * kept). */
+static int start_task(struct coord *c, mst_msg *m)
+{
+	struct agent *a = NULL;
+	int i, rc;
+
+	for (i = 0; i < c->slots; i++)
+		if (!c->a[i].busy && (c->pool ? c->a[i].pid > 0 && !c->a[i].garbage : !c->a[i].pid)) {
+			a = &c->a[i];
+			break;
+		}
+	if (!a)
+		return -1;
+	a->busy = 1;
+	c->running++;
+	a->msg_id = m->id;
+	a->attempt = (int)m->attempt;
+	if (run_task_decode(m->data, m->len, &a->task, &a->idx) < 0) {
+		fprintf(stderr, "muster: coordinator %d: message %016llx is not a task; dropped\n",
+			(int)getpid(), (unsigned long long)m->id);
+		mst_ack(c->bus, m->id);
+		clear_task(c, a);
+		return 0;
+	}
+	/* done already (its recorder died before it acknowledged): make sure the
+	 * master heard of it, and drop it */
+	rc = run_result_republish(c->bus, c->run, a->idx);
+	if (rc == 0) {
+		mst_ack(c->bus, m->id);
+		clear_task(c, a);
+		return 0;
+	}
+	if (c->rate > 0)
+		c->tokens -= 1;
+	if (c->pool)
+		pool_start(c, a, i);
+	else
+		exec_start(c, a, i);
+	return 0;
+}
+
+/* Starts what was taken, as far as agents, the cap and the rate allow. */
+static void start_pending(struct coord *c)
+{
+	size_t k = 0, j;
+
+	while (k < c->npending && !c->paused && !c->stopping && c->running < c->cap &&
+	       (c->rate <= 0 || c->tokens >= 1)) {
+		if (start_task(c, &c->pending[k]) < 0)
+			break;
+		mst_msg_free(&c->pending[k]);
+		k++;
+	}
+	for (j = k; j < c->npending; j++)
+		c->pending[j - k] = c->pending[j];
+	c->npending -= k;
+}
+
+static void take_fed(struct coord *c)
+{
+	mst_msg *q;
+	size_t qn, j;
+	mst_msg *p;
+
+	pthread_mutex_lock(&c->f.mu);
+	q = c->f.q;
+	qn = c->f.qn;
+	c->f.q = NULL;
+	c->f.qn = c->f.qcap = 0;
+	pthread_mutex_unlock(&c->f.mu);
+	if (!qn) {
+		free(q);
+		return;
+	}
+	p = realloc(c->pending, (c->npending + qn) * sizeof *p);
+	if (!p) { /* give them back */
+		for (j = 0; j < qn; j++) {
+			mst_nack(c->bus, q[j].id, 0);
+			mst_msg_free(&q[j]);
+		}
+		free(q);
+		return;
+	}
+	c->pending = p;
+	memcpy(c->pending + c->npending, q, qn * sizeof *q);
+	c->npending += qn;
+	free(q);
+}
+
+/* Gives the tasks taken but not started back to the queue. */
+static void give_back(struct coord *c)
+{
+	size_t j;
+
+	for (j = 0; j < c->npending; j++) {
+		mst_nack(c->bus, c->pending[j].id, 0);
+		mst_msg_free(&c->pending[j]);
+	}
+	c->npending = 0;
+}
+
+static int64_t json_int(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+/* Reads the run's description (run.R.meta): command, mode, limits, master pid. */
 static int read_meta(struct coord *c, pid_t *master)
 {
 	char key[MST_NAME_MAX + 1];
-	json_t *o, *cmd, *v;
-	json_error_t je;
+	json_t *o, *cmd, *v, *lim;
 	mst_kv kv;
 	size_t i, n;
-	int rc;
+	const char *mode;
+	int rc, agents, mc;
 
 	if ((rc = run_name(key, sizeof key, c->run, "meta")) < 0 ||
 	    (rc = mst_kv_get(c->bus, key, &kv)) < 0)
 		return rc;
-	o = json_loadb(kv.value, kv.len, 0, &je);
+	o = json_loadb(kv.value, kv.len, 0, NULL);
 	mst_kv_free(&kv);
 	cmd = o ? json_object_get(o, "cmd") : NULL;
 	if (!json_is_array(cmd) || !(n = json_array_size(cmd))) {
@@ -590,151 +1173,367 @@ static int read_meta(struct coord *c, pid_t *master)
 	c->cmd = calloc(n + 1, sizeof *c->cmd);
 	for (i = 0; c->cmd && i < n; i++)
 		c->cmd[i] = strdup(json_string_value(json_array_get(cmd, i)) ?: "");
-	c->timeout_ms = json_integer_value(json_object_get(o, "timeout_ms"));
+	mode = json_string_value(json_object_get(o, "mode"));
+	c->pool = mode && !strcmp(mode, "pool");
+	c->timeout_ms = json_int(o, "timeout_ms");
+	c->heartbeat_ms = json_int(o, "heartbeat_ms");
 	v = json_object_get(o, "retries");
 	c->retries = json_is_integer(v) ? (int)json_integer_value(v) : 0;
-	*master = (pid_t)json_integer_value(json_object_get(o, "master"));
+	*master = (pid_t)json_int(o, "master");
+	agents = (int)json_int(o, "agents");
+	mc = (int)json_int(o, "max_concurrency");
+	/* this coordinator's share of the run's cap and rate */
+	c->cap = c->slots;
+	if (mc > 0 && agents > 0) {
+		int share = (int)(((int64_t)mc * c->slots + agents - 1) / agents);
+
+		c->cap = share < 1 ? 1 : share < c->slots ? share : c->slots;
+	}
+	c->cap_max = c->cap;
+	v = json_object_get(o, "rate");
+	if (json_is_number(v) && json_number_value(v) > 0 && agents > 0)
+		c->rate = json_number_value(v) * c->slots / agents;
+	lim = json_object_get(o, "limits");
+	c->mem.rlim_cur = c->mem.rlim_max = (rlim_t)json_int(lim, "mem");
+	c->cpu.rlim_cur = (rlim_t)json_int(lim, "cpu_s");
+	c->cpu.rlim_max = c->cpu.rlim_cur ? c->cpu.rlim_cur + 1 : 0; /* SIGXCPU, then SIGKILL */
+	c->nofile.rlim_cur = c->nofile.rlim_max = (rlim_t)json_int(lim, "nofile");
+	c->limits = c->mem.rlim_cur || c->cpu.rlim_cur || c->nofile.rlim_cur;
 	json_decref(o);
 	return c->cmd ? 0 : -ENOMEM;
 }
 
+/* Is the run paused (run.R.ctl)? */
+static int read_paused(struct coord *c)
+{
+	char key[MST_NAME_MAX + 1];
+	json_t *o;
+	mst_kv kv;
+	int p = 0;
+
+	if (run_name(key, sizeof key, c->run, "ctl") < 0 || mst_kv_get(c->bus, key, &kv) < 0)
+		return 0;
+	o = json_loadb(kv.value, kv.len, 0, NULL);
+	mst_kv_free(&kv);
+	p = json_is_true(json_object_get(o, "paused"));
+	json_decref(o);
+	return p;
+}
+
+/* The master is gone: is there another (a standby or --resume took the run over)? */
+static void find_master(struct coord *c)
+{
+	char key[MST_NAME_MAX + 1];
+	json_t *o;
+	mst_kv kv;
+	pid_t pid;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(EV_MASTER, 0)};
+
+	if (run_name(key, sizeof key, c->run, "meta") < 0 || mst_kv_get(c->bus, key, &kv) < 0)
+		return;
+	o = json_loadb(kv.value, kv.len, 0, NULL);
+	mst_kv_free(&kv);
+	pid = (pid_t)json_int(o, "master");
+	json_decref(o);
+	if (pid <= 0 || pid == c->master || (c->mfd = pidfd_open_(pid)) < 0)
+		return;
+	c->master = pid;
+	c->orphan_ns = 0;
+	epoll_ctl(c->ep, EPOLL_CTL_ADD, c->mfd, &ev);
+}
+
+static void pause_agent(struct agent *a, int on, int64_t now)
+{
+	if (!a->pid)
+		return;
+	if (on && !a->paused_ns) {
+		kill(-a->pid, SIGSTOP);
+		a->paused_ns = now;
+	} else if (!on && a->paused_ns) {
+		int64_t d = now - a->paused_ns;
+
+		/* the time paused does not count against its deadlines */
+		if (a->deadline_ns)
+			a->deadline_ns += d;
+		if (a->beat_ns)
+			a->beat_ns += d;
+		a->paused_ns = 0;
+		kill(-a->pid, SIGCONT);
+	}
+}
+
+/* SIGUSR1 (pause) or SIGUSR2 (resume): the coordinator, or (value) one agent. */
+static void on_pause(struct coord *c, int on, pid_t agent)
+{
+	int64_t now = mst_now_ns();
+	int i;
+
+	for (i = 0; i < c->slots; i++)
+		if (agent <= 0 || c->a[i].pid == agent)
+			pause_agent(&c->a[i], on, now);
+	if (agent <= 0)
+		c->paused = on;
+}
+
+/* Kills slot i's agent for an expired deadline, and checks heartbeats: the time of
+ * the nearest next check. */
+static int64_t check_deadlines(struct coord *c, int64_t now)
+{
+	int64_t next = INT64_MAX;
+	int i;
+
+	for (i = 0; i < c->slots; i++) {
+		struct agent *a = &c->a[i];
+
+		if (c->pool && !a->pid && a->respawn_ns && !c->stopping && !c->interrupted) {
+			if (a->respawn_ns <= now)
+				pool_spawn(c, i);
+			else if (a->respawn_ns < next)
+				next = a->respawn_ns;
+		}
+		if (!a->pid || !a->busy || a->paused_ns || a->timed_out || a->silent)
+			continue;
+		if (a->deadline_ns && a->deadline_ns <= now) {
+			a->timed_out = 1;
+			kill(-a->pid, SIGKILL);
+			continue;
+		}
+		if (a->deadline_ns && a->deadline_ns < next)
+			next = a->deadline_ns;
+		if (c->heartbeat_ms > 0) {
+			int64_t hb = c->heartbeat_ms * 1000000, last = a->beat_ns;
+
+			if (!c->pool) {
+				int64_t act = exec_activity(a);
+
+				if (act > last)
+					last = a->beat_ns = act;
+			}
+			if (now - last >= hb) {
+				a->silent = 1;
+				kill(-a->pid, SIGKILL);
+				continue;
+			}
+			/* exec agents are looked at a few times per interval */
+			if (!c->pool && now + hb / 4 < next)
+				next = now + hb / 4;
+			else if (c->pool && last + hb < next)
+				next = last + hb;
+		}
+	}
+	return next;
+}
+
+/* Memory that runs short lowers the cap; it comes back one agent a second. */
+static void check_memory(struct coord *c, int64_t now)
+{
+	char line[256];
+	long long avail = -1, total = -1;
+	FILE *f;
+
+	if (now - c->mem_ns < MEM_CHECK_MS * 1000000LL)
+		return;
+	c->mem_ns = now;
+	if (!(f = fopen("/proc/meminfo", "re")))
+		return;
+	while (fgets(line, sizeof line, f)) {
+		sscanf(line, "MemTotal: %lld kB", &total);
+		sscanf(line, "MemAvailable: %lld kB", &avail);
+	}
+	fclose(f);
+	if (avail >= 0 && total > 0 && (avail < 65536 || avail * 50 < total))
+		degrade(c, "memory is short");
+	else if (c->cap < c->cap_max)
+		c->cap++;
+}
+
 int run_coordinator(const char *bus_dir, const char *run, int slots)
 {
-	struct coord c = {.dir = bus_dir, .run = run, .slots = slots, .ep = -1};
+	struct coord c = {.dir = bus_dir, .run = run, .slots = slots, .ep = -1, .mfd = -1};
 	struct epoll_event evs[64], ev;
 	pthread_t th;
 	sigset_t sigs;
-	pid_t master = 0;
-	int sfd = -1, mfd = -1, stopping = 0, i, n, rc, status = 0;
+	int sfd = -1, i, n, rc, status = 0;
 
 	if (slots < 1 || (rc = mst_bus_open(&c.bus, bus_dir, NULL)) < 0) {
 		fprintf(stderr, "muster: coordinator: cannot open the bus %s\n", bus_dir);
 		return 111;
 	}
-	if ((rc = read_meta(&c, &master)) < 0 || run_name(c.queue, sizeof c.queue, run, "tasks") ||
+	if ((rc = read_meta(&c, &c.master)) < 0 || run_name(c.queue, sizeof c.queue, run, "tasks") ||
 	    run_dir(c.rundir, sizeof c.rundir, bus_dir, run) < 0) {
 		fprintf(stderr, "muster: coordinator: run %s: %s\n", run, mst_strerror(rc));
 		mst_bus_close(c.bus);
 		return 111;
 	}
 	c.a = calloc((size_t)slots, sizeof *c.a);
-	for (i = 0; c.a && i < slots; i++)
-		c.a[i].pidfd = -1;
+	for (i = 0; c.a && i < slots; i++) {
+		c.a[i].pidfd = c.a[i].in = c.a[i].out = -1;
+		c.a[i].outfd = c.a[i].errfd = c.a[i].hbfd = -1;
+	}
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGUSR2);
+	sigaddset(&sigs, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	c.ep = epoll_create1(EPOLL_CLOEXEC);
 	c.f.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	mfd = master > 0 ? pidfd_open_(master) : -1;
 	if (!c.a || sfd < 0 || c.ep < 0 || c.f.efd < 0) {
 		fprintf(stderr, "muster: coordinator: %s\n", strerror(errno));
 		return 111;
 	}
-	if (master > 0 && mfd < 0)
-		stopping = 1; /* the master is gone already */
 	ev.events = EPOLLIN;
-	ev.data.u64 = 1;
+	ev.data.u64 = EV(EV_SIGNAL, 0);
 	epoll_ctl(c.ep, EPOLL_CTL_ADD, sfd, &ev);
-	ev.data.u64 = 2;
+	ev.data.u64 = EV(EV_FEED, 0);
 	epoll_ctl(c.ep, EPOLL_CTL_ADD, c.f.efd, &ev);
-	if (mfd >= 0) {
-		ev.data.u64 = 3;
-		epoll_ctl(c.ep, EPOLL_CTL_ADD, mfd, &ev);
+	c.mfd = c.master > 0 ? pidfd_open_(c.master) : -1;
+	if (c.mfd >= 0) {
+		ev.data.u64 = EV(EV_MASTER, 0);
+		epoll_ctl(c.ep, EPOLL_CTL_ADD, c.mfd, &ev);
+	} else {
+		c.orphan_ns = mst_now_ns(); /* the master is gone already */
 	}
 	{
 		json_t *o = json_object();
 
 		json_object_set_new(o, "slots", json_integer(slots));
-		json_object_set_new(o, "master", json_integer(master));
+		json_object_set_new(o, "master", json_integer(c.master));
 		run_proc_register(c.bus, run, getpid(), "coordinator", o);
 	}
+	c.paused = read_paused(&c);
+	c.tokens = c.rate > 0 ? 1 : 0;
+	c.tokens_ns = mst_now_ns();
+	for (i = 0; c.pool && i < slots; i++)
+		pool_spawn(&c, i);
 	pthread_mutex_init(&c.f.mu, NULL);
 	pthread_cond_init(&c.f.cv, NULL);
 	c.f.dir = bus_dir;
 	memcpy(c.f.queue, c.queue, sizeof c.queue);
-	c.f.want = stopping ? 0 : slots;
 	if ((rc = pthread_create(&th, NULL, feeder_main, &c.f))) {
 		fprintf(stderr, "muster: coordinator: %s\n", strerror(rc));
 		return 111;
 	}
 
-	while (!stopping || c.running > 0) {
-		int64_t now = mst_now_ns(), next = INT64_MAX;
-		int timeout;
+	for (;;) {
+		int64_t now = mst_now_ns(), next;
+		int timeout, live = 0;
 
-		for (i = 0; i < slots; i++) {
-			struct agent *a = &c.a[i];
-
-			if (!a->pid || !a->deadline_ns || a->timed_out)
-				continue;
-			if (a->deadline_ns <= now) {
-				a->timed_out = 1;
-				kill(-a->pid, SIGKILL);
-			} else if (a->deadline_ns < next) {
-				next = a->deadline_ns;
-			}
+		if (c.rate > 0) {
+			c.tokens += c.rate * (double)(now - c.tokens_ns) / 1e9;
+			if (c.tokens > 1)
+				c.tokens = 1; /* no bursts: starts are spaced */
+			c.tokens_ns = now;
 		}
+		start_pending(&c);
+		next = check_deadlines(&c, now);
+		check_memory(&c, now);
+		if (c.orphan_ns) {
+			find_master(&c);
+			if (c.orphan_ns && now - c.orphan_ns > ORPHAN_GRACE_MS * 1000000LL &&
+			    !c.stopping) {
+				fprintf(stderr,
+					"muster: coordinator %d: run %s has had no master for %d s; "
+					"finishing what runs\n",
+					(int)getpid(), run, ORPHAN_GRACE_MS / 1000);
+				c.stopping = 1;
+			}
+			if (c.orphan_ns && now + ORPHAN_POLL_MS * 1000000LL < next)
+				next = now + ORPHAN_POLL_MS * 1000000LL;
+		}
+		if (c.rate > 0 && c.tokens < 1) {
+			int64_t t = now + (int64_t)((1 - c.tokens) / c.rate * 1e9);
+
+			if (t < next)
+				next = t;
+		}
+		if (c.stopping) {
+			if (!c.stop_ns)
+				c.stop_ns = now;
+			give_back(&c);
+			for (i = 0; i < slots; i++) {
+				struct agent *a = &c.a[i];
+
+				if (c.pool && a->pid > 0 && !a->busy && a->in >= 0) {
+					/* an idle pool agent: end of input says goodbye */
+					epoll_ctl(c.ep, EPOLL_CTL_DEL, a->in, NULL);
+					close_fd(&a->in);
+				}
+				/* one that does not leave in time is killed */
+				if (c.pool && a->pid > 0 && !a->busy &&
+				    now - c.stop_ns >= STOP_GRACE_MS * 1000000LL)
+					pool_kill(&c, i, NULL);
+				live += a->pid > 0;
+			}
+			if (c.running == 0 && live == 0)
+				break;
+			if (live && c.stop_ns + STOP_GRACE_MS * 1000000LL < next)
+				next = c.stop_ns + STOP_GRACE_MS * 1000000LL;
+		}
+		feeder_update(&c);
+		if (next != INT64_MAX && next < now)
+			next = now;
 		timeout = next == INT64_MAX ? -1 : (int)((next - now) / 1000000 + 1);
 		n = epoll_wait(c.ep, evs, 64, timeout);
 		for (i = 0; i < n; i++) {
-			uint64_t d = evs[i].data.u64, v;
+			uint32_t kind = (uint32_t)(evs[i].data.u64 >> 32);
+			int slot = (int)(uint32_t)evs[i].data.u64;
+			uint64_t v;
 
-			if (d == 1) {
+			if (kind == EV_SIGNAL) {
 				struct signalfd_siginfo si;
 
 				while (read(sfd, &si, sizeof si) == sizeof si) {
-					stopping = 1;
-					if (si.ssi_signo == SIGINT || si.ssi_signo == SIGHUP) {
-						int j;
+					int j;
 
+					if (si.ssi_signo == SIGUSR1 || si.ssi_signo == SIGUSR2) {
+						on_pause(&c, si.ssi_signo == SIGUSR1,
+							 si.ssi_code == SI_QUEUE ? (pid_t)si.ssi_int : 0);
+						continue;
+					}
+					if (si.ssi_signo == SIGPIPE)
+						continue;
+					c.stopping = 1;
+					if (si.ssi_signo == SIGINT || si.ssi_signo == SIGHUP) {
 						status = 128 + (int)si.ssi_signo;
+						c.interrupted = 1;
 						for (j = 0; j < slots; j++)
-							if (c.a[j].pid)
+							if (c.a[j].pid > 0) {
+								kill(-c.a[j].pid, SIGCONT);
 								kill(-c.a[j].pid, SIGKILL);
+							}
+					} else if (c.paused) {
+						on_pause(&c, 0, 0); /* to drain, they must run */
 					}
 				}
-			} else if (d == 2) {
-				mst_msg *q;
-				size_t qn, j;
-
+			} else if (kind == EV_FEED) {
 				if (read(c.f.efd, &v, sizeof v) < 0 && errno != EAGAIN)
-					stopping = 1;
-				pthread_mutex_lock(&c.f.mu);
-				q = c.f.q;
-				qn = c.f.qn;
-				c.f.q = NULL;
-				c.f.qn = c.f.qcap = 0;
-				pthread_mutex_unlock(&c.f.mu);
-				for (j = 0; j < qn; j++) {
-					if (stopping)
-						mst_nack(c.bus, q[j].id, 0);
-					else
-						start_task(&c, &q[j]);
-					mst_msg_free(&q[j]);
-				}
-				free(q);
+					c.stopping = 1;
+				take_fed(&c);
 				if (c.f.err) {
 					fprintf(stderr, "muster: coordinator %d: taking tasks: %s\n",
 						(int)getpid(), mst_strerror(c.f.err));
-					stopping = 1;
+					c.stopping = 1;
 					status = 111;
 				}
-			} else if (d == 3) {
-				stopping = 1; /* the master is gone: finish what runs */
-				epoll_ctl(c.ep, EPOLL_CTL_DEL, mfd, NULL);
-			} else if (d >= 16 && d - 16 < (uint64_t)slots) {
-				agent_exited(&c, &c.a[d - 16]);
+			} else if (kind == EV_MASTER) {
+				/* the master is gone: carry on, and look for the next one */
+				epoll_ctl(c.ep, EPOLL_CTL_DEL, c.mfd, NULL);
+				close_fd(&c.mfd);
+				c.orphan_ns = mst_now_ns();
+			} else if (slot >= 0 && slot < slots) {
+				struct agent *a = &c.a[slot];
+
+				if (kind == EV_PIDFD && a->pid > 0)
+					c.pool ? pool_exited(&c, slot) : exec_exited(&c, a);
+				else if (kind == EV_OUT && a->out >= 0)
+					pool_readable(&c, slot);
+				else if (kind == EV_IN && a->in >= 0 && a->wbuf)
+					pool_write(&c, slot);
 			}
-		}
-		if (stopping) {
-			pthread_mutex_lock(&c.f.mu);
-			c.f.stop = 1;
-			c.f.want = 0;
-			pthread_cond_signal(&c.f.cv);
-			pthread_mutex_unlock(&c.f.mu);
 		}
 	}
 	pthread_mutex_lock(&c.f.mu);
@@ -743,11 +1542,9 @@ int run_coordinator(const char *bus_dir, const char *run, int slots)
 	pthread_mutex_unlock(&c.f.mu);
 	pthread_join(th, NULL);
 	/* tasks the feeder took after the loop stopped go back */
-	for (i = 0; (size_t)i < c.f.qn; i++) {
-		mst_nack(c.bus, c.f.q[i].id, 0);
-		mst_msg_free(&c.f.q[i]);
-	}
-	free(c.f.q);
+	take_fed(&c);
+	give_back(&c);
+	free(c.pending);
 	run_proc_unregister(c.bus, run, getpid());
 	mst_bus_close(c.bus);
 	free_argv(c.cmd);
@@ -755,7 +1552,6 @@ int run_coordinator(const char *bus_dir, const char *run, int slots)
 	close(sfd);
 	close(c.ep);
 	close(c.f.efd);
-	if (mfd >= 0)
-		close(mfd);
+	close_fd(&c.mfd);
 	return status;
 }

@@ -5,10 +5,18 @@
  * subreaper) and records their results, follows the results topic, and ends the run
  * when every task has a result.
  *
- * Its loop (epoll) watches a signalfd (SIGCHLD and the stop signals) and an eventfd
- * from the follower thread, which sleeps in mst_subscribe on run.R.results with its
- * own bus handle. Results are counted once per task index, whatever the number of
- * times they are published.
+ * Its loop (epoll) watches a signalfd (SIGCHLD and the stop signals), the pidfd of
+ * every coordinator and an eventfd from the follower thread, which sleeps in
+ * mst_subscribe on run.R.results with its own bus handle. Results are counted once
+ * per task index, whatever the number of times they are published.
+ *
+ * Everything the run needs lives in the bus: its settings (run.R.meta), its task
+ * list as it was given (BUS/runs/R/tasks), each result (run.R.res.N) and the queue.
+ * So a master can take over a run whose master died: a standby (waiting on the lock
+ * run.R.master, which the kernel releases when its holder dies) or `muster run
+ * --resume`. It reads the recorded results, adopts the live coordinators, queues
+ * again what is neither done nor queued (each task is sent with the idempotency key
+ * t.N, so a task sent before is not sent twice) and carries on.
  */
 #define _GNU_SOURCE
 #include "run.h"
@@ -17,6 +25,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -28,11 +37,16 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define SEND_CHUNK 1000
 #define FOLLOW_MAX 256
+#define EV_SIGNAL 1
+#define EV_FOLLOW 2
+#define EV_COORD 16 /* + the coordinator's slot */
+#define PROGRESS_MS 200
 
 extern char **environ;
 
@@ -47,25 +61,35 @@ struct follower {
 
 struct coordinator {
 	pid_t pid;
+	int pidfd;
 	int slots;
+	int child; /* started by this master (else adopted from a dead one) */
 };
 
 struct master {
 	mst_bus *bus;
 	const struct run_tasks *ts;
+	struct run_tasks own; /* the task list read back from the bus (takeover) */
 	const struct run_opts *o;
 	char run[RUN_ID_MAX + 1];
 	char queue[MST_NAME_MAX + 1];
 	char rundir[PATH_MAX];
+	json_t *meta;
+	int agents, nco;
 	unsigned char *done; /* per task: 0, 1 ok, 2 not ok */
 	size_t *waiting;     /* per task: dependencies not done yet */
 	size_t **dependents; /* per task: the tasks that depend on it */
 	size_t *ndependents;
-	size_t ndone, nok;
+	size_t ndone, nok, nprior; /* nprior: done before this master took over */
 	double *dur_ms;
 	struct coordinator *co;
-	int nco, lost, finished;
-	int64_t t0;
+	int ep, lost, finished, loading;
+	int stopping; /* 1: drain (SIGTERM), 2: now (SIGINT, SIGHUP) */
+	int status;   /* 128 + the signal that stopped the run */
+	int64_t t0, t_start;
+	/* the progress bar */
+	int progress;
+	int64_t last_draw;
 };
 
 static void *follower_main(void *arg)
@@ -116,17 +140,24 @@ out:
 	return NULL;
 }
 
-/* Sends the tasks of idx[0..n-1] to the queue, in chunks, by priority. */
+/* Sends the tasks of idx[0..n-1] to the queue, in chunks, by priority. Each goes with
+ * the key t.N: a task queued once (by this master or a dead one) is not queued again. */
 static int enqueue(struct master *m, const size_t *idx, size_t n)
 {
 	mst_buf *bufs = calloc(n ? n : 1, sizeof *bufs);
+	char (*keys)[24] = calloc(n ? n : 1, sizeof *keys);
+	const char **kp = calloc(n ? n : 1, sizeof *kp);
 	size_t i, k, cnt;
 	int prio, rc = 0;
 
-	if (!bufs)
+	if (!bufs || !keys || !kp) {
+		free(bufs);
+		free(keys);
+		free(kp);
 		return -ENOMEM;
+	}
 	for (prio = 9; prio >= 0 && rc == 0; prio--) {
-		mst_send_opts so = {.priority = prio};
+		mst_send_opts so = {.priority = prio, .keys = kp, .wait_ms = 10000};
 
 		for (i = cnt = 0; i < n && rc == 0; i++) {
 			const struct run_task *t = &m->ts->v[idx[i]];
@@ -139,7 +170,9 @@ static int enqueue(struct master *m, const size_t *idx, size_t n)
 				break;
 			}
 			bufs[cnt].len = strlen(bufs[cnt].data);
-			if (++cnt == SEND_CHUNK || i + 1 == n) {
+			snprintf(keys[cnt], sizeof keys[cnt], "t.%zu", idx[i]);
+			kp[cnt] = keys[cnt];
+			if (++cnt == SEND_CHUNK) {
 				rc = mst_send_batch(m->bus, m->queue, bufs, cnt, &so, NULL);
 				for (k = 0; k < cnt; k++)
 					free((void *)bufs[k].data);
@@ -154,16 +187,42 @@ static int enqueue(struct master *m, const size_t *idx, size_t n)
 		}
 	}
 	free(bufs);
+	free(keys);
+	free(kp);
 	return rc;
 }
 
-static pid_t start_coordinator(struct master *m, int slots)
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static void watch_coordinator(struct master *m, int k)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV_COORD + (uint64_t)k};
+
+	m->co[k].pidfd = m->co[k].pid > 0 ? pidfd_open_(m->co[k].pid) : -1;
+	if (m->co[k].pidfd >= 0)
+		epoll_ctl(m->ep, EPOLL_CTL_ADD, m->co[k].pidfd, &ev);
+}
+
+static void unwatch_coordinator(struct master *m, int k)
+{
+	if (m->co[k].pidfd >= 0) {
+		epoll_ctl(m->ep, EPOLL_CTL_DEL, m->co[k].pidfd, NULL);
+		close(m->co[k].pidfd);
+	}
+	m->co[k].pidfd = -1;
+	m->co[k].pid = 0;
+}
+
+static void start_coordinator(struct master *m, int k)
 {
 	char sl[16], *argv[8];
 	pid_t pid;
 	int rc;
 
-	snprintf(sl, sizeof sl, "%d", slots);
+	snprintf(sl, sizeof sl, "%d", m->co[k].slots);
 	argv[0] = "muster";
 	argv[1] = "--bus";
 	argv[2] = (char *)m->o->bus_dir;
@@ -175,9 +234,12 @@ static pid_t start_coordinator(struct master *m, int slots)
 	if (rc) {
 		fprintf(stderr, "muster: run %s: cannot start a coordinator: %s\n", m->run,
 			strerror(rc));
-		return -1;
+		m->co[k].pid = 0;
+		return;
 	}
-	return pid;
+	m->co[k].pid = pid;
+	m->co[k].child = 1;
+	watch_coordinator(m, k);
 }
 
 /* Records a result the master makes itself: a task skipped for a failed
@@ -191,11 +253,23 @@ static void record(struct master *m, struct run_result *r)
 			r->id, mst_strerror(rc));
 }
 
-/* A result arrived (JSON line): count it once, print it, release or skip what
- * depends on it. */
-static void on_result(struct master *m, const char *line)
+static void skip(struct master *m, size_t d, size_t failed_dep)
 {
-	json_t *o = json_loads(line, 0, NULL);
+	char reason[512];
+	struct run_result r = {.idx = d, .id = m->ts->v[d].id, .status = "skipped",
+			       .exit_code = -1, .reason = reason, .start_ms = run_wall_ms()};
+
+	snprintf(reason, sizeof reason, "dependency %s did not succeed", m->ts->v[failed_dep].id);
+	m->waiting[d] = 0;
+	record(m, &r);
+}
+
+/* A result arrived (JSON line): count it once, print it, release or skip what
+ * depends on it (not while loading the results recorded before a takeover: then
+ * release_ready does it once for all). */
+static void on_result(struct master *m, const char *line, size_t len)
+{
+	json_t *o = json_loadb(line, len, 0, NULL);
 	json_int_t n = o ? json_integer_value(json_object_get(o, "n")) : -1;
 	const char *status = o ? json_string_value(json_object_get(o, "status")) : NULL;
 	json_t *dur = o ? json_object_get(o, "duration_ms") : NULL;
@@ -214,35 +288,151 @@ static void on_result(struct master *m, const char *line)
 	m->dur_ms[idx] = json_is_number(dur) ? json_number_value(dur) : 0;
 	json_decref(o);
 	if (m->o->results) {
-		fputs(line, m->o->results);
+		fwrite(line, 1, len, m->o->results);
 		fputc('\n', m->o->results);
-		fflush(m->o->results);
+		if (!m->loading)
+			fflush(m->o->results);
 	}
+	if (m->loading)
+		return;
 	if (m->ndependents[idx])
 		ready = malloc(m->ndependents[idx] * sizeof *ready);
 	for (i = 0; i < m->ndependents[idx]; i++) {
 		size_t d = m->dependents[idx][i];
-		const struct run_task *t = &m->ts->v[d];
 
 		if (m->done[d] || m->waiting[d] == 0)
 			continue; /* skipped already by another failed dependency */
-		if (!ok) {
-			char reason[512];
-			struct run_result r = {.idx = d, .id = t->id, .status = "skipped",
-					       .exit_code = -1, .reason = reason,
-					       .start_ms = run_wall_ms()};
-
-			snprintf(reason, sizeof reason, "dependency %s did not succeed",
-				 m->ts->v[idx].id);
-			m->waiting[d] = 0;
-			record(m, &r);
-		} else if (--m->waiting[d] == 0 && ready) {
+		if (!ok)
+			skip(m, d, idx);
+		else if (--m->waiting[d] == 0 && ready)
 			ready[nready++] = d;
-		}
 	}
 	if (nready && enqueue(m, ready, nready) < 0)
 		fprintf(stderr, "muster: run %s: cannot queue tasks\n", m->run);
 	free(ready);
+}
+
+/* Reads the results recorded in the bus and counts those not counted yet: at a
+ * takeover, and at the end (the follower may lag behind the last ones). */
+static int catch_up(struct master *m)
+{
+	char prefix[MST_NAME_MAX + 1];
+	mst_kv *kv;
+	size_t n, i;
+	int rc;
+
+	if ((rc = run_name(prefix, sizeof prefix, m->run, "res.")) < 0 ||
+	    (rc = mst_kv_list(m->bus, prefix, &kv, &n)) < 0)
+		return rc;
+	for (i = 0; i < n; i++)
+		on_result(m, kv[i].value, kv[i].len);
+	mst_kv_list_free(kv, n);
+	return 0;
+}
+
+/* After the recorded results are loaded: the count of dependencies not done of
+ * each task left; a task with a failed dependency is skipped, and those whose
+ * dependencies are all done are queued (again: the keys make that harmless). */
+static int release_ready(struct master *m)
+{
+	const struct run_tasks *ts = m->ts;
+	size_t i, j, *ready = malloc((ts->n + 1) * sizeof *ready), nready = 0;
+	int rc;
+
+	if (!ready)
+		return -ENOMEM;
+	for (i = 0; i < ts->n; i++) {
+		size_t failed = SIZE_MAX;
+
+		if (m->done[i])
+			continue;
+		m->waiting[i] = 0;
+		for (j = 0; j < ts->v[i].ndeps; j++) {
+			size_t d = ts->v[i].dep_idx[j];
+
+			if (m->done[d] == 2)
+				failed = d;
+			else if (!m->done[d])
+				m->waiting[i]++;
+		}
+		if (failed != SIZE_MAX) {
+			skip(m, i, failed);
+		} else if (!m->waiting[i]) {
+			ready[nready++] = i;
+		}
+	}
+	rc = enqueue(m, ready, nready);
+	free(ready);
+	return rc;
+}
+
+/* Kills the process group of the live workers of run registered as started by
+ * coordinator (0: any whose coordinator is gone): their tasks go back to the queue
+ * with the dead coordinator's leases. */
+static void kill_stray_workers(struct master *m, pid_t coordinator)
+{
+	char prefix[MST_NAME_MAX + 1];
+	mst_kv *kv;
+	size_t n, i;
+
+	if (run_name(prefix, sizeof prefix, m->run, "proc.") < 0 ||
+	    mst_kv_list(m->bus, prefix, &kv, &n) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		json_t *o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
+		const char *role = o ? json_string_value(json_object_get(o, "role")) : NULL;
+		pid_t pid = o ? (pid_t)json_integer_value(json_object_get(o, "pid")) : 0;
+		pid_t co = o ? (pid_t)json_integer_value(json_object_get(o, "coordinator")) : 0;
+		uint64_t ps = o ? (uint64_t)json_integer_value(json_object_get(o, "pstart")) : 0;
+
+		if (role && !strcmp(role, "worker") &&
+		    (coordinator ? co == coordinator : !run_proc_alive(co, 0))) {
+			if (run_proc_alive(pid, ps))
+				kill(-pid, SIGKILL);
+			mst_kv_del(m->bus, kv[i].key);
+		}
+		json_decref(o);
+	}
+	mst_kv_list_free(kv, n);
+}
+
+/* At a takeover: the coordinators of the run that are still alive are adopted (up to
+ * the run's number), registrations of dead processes are removed, and workers whose
+ * coordinator is gone are killed. */
+static void adopt_coordinators(struct master *m)
+{
+	char prefix[MST_NAME_MAX + 1];
+	mst_kv *kv;
+	size_t n, i;
+	int k = 0;
+
+	if (run_name(prefix, sizeof prefix, m->run, "proc.") < 0 ||
+	    mst_kv_list(m->bus, prefix, &kv, &n) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		json_t *o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
+		const char *role = o ? json_string_value(json_object_get(o, "role")) : NULL;
+		pid_t pid = o ? (pid_t)json_integer_value(json_object_get(o, "pid")) : 0;
+		uint64_t ps = o ? (uint64_t)json_integer_value(json_object_get(o, "pstart")) : 0;
+		int slots = o ? (int)json_integer_value(json_object_get(o, "slots")) : 0;
+
+		if (!role || !run_proc_alive(pid, ps)) {
+			if (pid != getpid())
+				mst_kv_del(m->bus, kv[i].key);
+		} else if (!strcmp(role, "coordinator") && k < m->nco && slots > 0) {
+			m->co[k].pid = pid;
+			m->co[k].slots = slots;
+			m->co[k].child = 0;
+			watch_coordinator(m, k);
+			if (m->co[k].pidfd >= 0)
+				k++;
+			else
+				m->co[k].pid = 0;
+		}
+		json_decref(o);
+	}
+	mst_kv_list_free(kv, n);
+	kill_stray_workers(m, 0);
 }
 
 /* An agent whose coordinator died ended: the master is its subreaper. Its task was
@@ -254,7 +444,8 @@ static void on_orphan(struct master *m, pid_t pid, int st)
 	char *out = NULL, *err = NULL;
 	json_t *o = NULL;
 	mst_kv kv;
-	int trunc = 0, etrunc = 0, attempt;
+	int trunc = 0, etrunc = 0, attempt = 0;
+	size_t idx = SIZE_MAX;
 
 	if (run_name(key, sizeof key, m->run, "proc.%d", (int)pid) < 0 ||
 	    mst_kv_get(m->bus, key, &kv) < 0)
@@ -264,14 +455,15 @@ static void on_orphan(struct master *m, pid_t pid, int st)
 	kill(-pid, SIGKILL);
 	if (!o || !json_is_integer(json_object_get(o, "n")))
 		goto out;
-	r.idx = (size_t)json_integer_value(json_object_get(o, "n"));
+	idx = (size_t)json_integer_value(json_object_get(o, "n"));
 	attempt = (int)json_integer_value(json_object_get(o, "attempt"));
-	if (r.idx >= m->ts->n || m->done[r.idx])
+	if (idx >= m->ts->n || m->done[idx])
 		goto out;
 	/* a failure is not recorded: the redelivered task has its own attempts */
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		goto out;
-	r.id = m->ts->v[r.idx].id;
+	r.idx = idx;
+	r.id = m->ts->v[idx].id;
 	r.status = "ok";
 	r.exit_code = 0;
 	r.attempts = attempt;
@@ -282,24 +474,22 @@ static void on_orphan(struct master *m, pid_t pid, int st)
 	snprintf(reason, sizeof reason, "adopted by the master after its coordinator %d died",
 		 (int)json_integer_value(json_object_get(o, "coordinator")));
 	r.reason = reason;
-	if (run_out_path(path, sizeof path, m->rundir, r.idx, attempt, "out") == 0)
+	if (run_out_path(path, sizeof path, m->rundir, idx, attempt, "out") == 0)
 		out = run_read_file(path, 128 << 10, 0, &r.output_len, &trunc);
-	if (run_out_path(path, sizeof path, m->rundir, r.idx, attempt, "err") == 0)
+	if (run_out_path(path, sizeof path, m->rundir, idx, attempt, "err") == 0)
 		err = run_read_file(path, 4 << 10, 1, &r.err_len, &etrunc);
 	r.output = out;
 	r.output_truncated = trunc;
 	r.err = err;
 	record(m, &r);
 out:
-	if (o) {
-		if (run_out_path(path, sizeof path, m->rundir,
-				 (size_t)json_integer_value(json_object_get(o, "n")),
-				 (int)json_integer_value(json_object_get(o, "attempt")), "out") == 0)
-			unlink(path);
-		if (run_out_path(path, sizeof path, m->rundir,
-				 (size_t)json_integer_value(json_object_get(o, "n")),
-				 (int)json_integer_value(json_object_get(o, "attempt")), "err") == 0)
-			unlink(path);
+	if (idx != SIZE_MAX) {
+		static const char *const what[] = {"out", "err", "hb"};
+		size_t w;
+
+		for (w = 0; w < 3; w++)
+			if (run_out_path(path, sizeof path, m->rundir, idx, attempt, what[w]) == 0)
+				unlink(path);
 	}
 	json_decref(o);
 	free(out);
@@ -307,25 +497,40 @@ out:
 	mst_kv_del(m->bus, key);
 }
 
+/* Coordinator k is gone (status st, or -1 when it was not our child). */
+static void coordinator_gone(struct master *m, int k, int st)
+{
+	pid_t pid = m->co[k].pid;
+
+	unwatch_coordinator(m, k);
+	run_proc_unregister(m->bus, m->run, pid);
+	if (m->finished || m->stopping)
+		return;
+	m->lost++;
+	if (st == -1) /* not ours: its agents are not ours to adopt */
+		kill_stray_workers(m, pid);
+	if (!m->o->quiet) {
+		if (st == -1)
+			fprintf(stderr, "muster: run %s: coordinator %d is gone; starting another\n",
+				m->run, (int)pid);
+		else
+			fprintf(stderr, "muster: run %s: coordinator %d %s %d; starting another\n",
+				m->run, (int)pid,
+				WIFSIGNALED(st) ? "killed by signal" : "exited with",
+				WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	}
+	start_coordinator(m, k);
+}
+
 static void on_child(struct master *m, pid_t pid, int st)
 {
-	int i;
+	int k;
 
-	for (i = 0; i < m->nco; i++) {
-		if (m->co[i].pid != pid)
-			continue;
-		m->co[i].pid = 0;
-		run_proc_unregister(m->bus, m->run, pid);
-		if (m->finished)
+	for (k = 0; k < m->nco; k++)
+		if (m->co[k].pid == pid) {
+			coordinator_gone(m, k, st);
 			return;
-		m->lost++;
-		if (!m->o->quiet)
-			fprintf(stderr, "muster: run %s: coordinator %d %s %d; starting another\n",
-				m->run, (int)pid, WIFSIGNALED(st) ? "killed by signal" : "exited with",
-				WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-		m->co[i].pid = start_coordinator(m, m->co[i].slots);
-		return;
-	}
+		}
 	on_orphan(m, pid, st);
 }
 
@@ -336,28 +541,17 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int write_meta(struct master *m, const char *state)
+static int write_meta(struct master *m, const char *state, int code)
 {
 	char key[MST_NAME_MAX + 1];
-	json_t *o = json_object(), *cmd = json_array();
 	char *s;
-	int i, rc;
+	int rc;
 
-	for (i = 0; m->o->cmd[i]; i++)
-		json_array_append_new(cmd, json_string(m->o->cmd[i]));
-	json_object_set_new(o, "run", json_string(m->run));
-	json_object_set_new(o, "cmd", cmd);
-	json_object_set_new(o, "mode", json_string("exec"));
-	json_object_set_new(o, "agents", json_integer(m->o->agents));
-	json_object_set_new(o, "coordinators", json_integer(m->nco));
-	json_object_set_new(o, "total", json_integer((json_int_t)m->ts->n));
-	json_object_set_new(o, "timeout_ms", json_integer(m->o->timeout_ms));
-	json_object_set_new(o, "retries", json_integer(m->o->retries));
-	json_object_set_new(o, "master", json_integer(getpid()));
-	json_object_set_new(o, "state", json_string(state));
-	json_object_set_new(o, "started_ms", json_integer(m->t0));
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
+	json_object_set_new(m->meta, "master", json_integer(getpid()));
+	json_object_set_new(m->meta, "state", json_string(state));
+	if (code >= 0)
+		json_object_set_new(m->meta, "exit", json_integer(code));
+	s = json_dumps(m->meta, JSON_COMPACT);
 	if (!s)
 		return -ENOMEM;
 	rc = run_name(key, sizeof key, m->run, "meta");
@@ -367,119 +561,407 @@ static int write_meta(struct master *m, const char *state)
 	return rc;
 }
 
+/* The settings of a new run, as its coordinators and any later master read them. */
+static json_t *new_meta(struct master *m)
+{
+	const struct run_opts *o = m->o;
+	json_t *j = json_object(), *cmd = json_array(), *lim = json_object();
+	int i;
+
+	for (i = 0; o->cmd[i]; i++)
+		json_array_append_new(cmd, json_string(o->cmd[i]));
+	json_object_set_new(j, "run", json_string(m->run));
+	json_object_set_new(j, "cmd", cmd);
+	json_object_set_new(j, "mode", json_string(o->mode ? o->mode : "exec"));
+	json_object_set_new(j, "agents", json_integer(m->agents));
+	json_object_set_new(j, "coordinators", json_integer(m->nco));
+	json_object_set_new(j, "max_concurrency", json_integer(o->max_concurrency));
+	json_object_set_new(j, "rate", json_real(o->rate));
+	json_object_set_new(j, "total", json_integer((json_int_t)m->ts->n));
+	json_object_set_new(j, "timeout_ms", json_integer(o->timeout_ms));
+	json_object_set_new(j, "heartbeat_ms", json_integer(o->heartbeat_ms));
+	json_object_set_new(j, "retries", json_integer(o->retries));
+	json_object_set_new(lim, "mem", json_integer((json_int_t)o->mem));
+	json_object_set_new(lim, "cpu_s", json_integer((json_int_t)o->cpu_s));
+	json_object_set_new(lim, "nofile", json_integer((json_int_t)o->nofile));
+	json_object_set_new(j, "limits", lim);
+	json_object_set_new(j, "started_ms", json_integer(m->t0));
+	return j;
+}
+
+/* Writes the task list as given (BUS/runs/R/tasks), whole or not at all. */
+static int save_tasks(struct master *m)
+{
+	char path[PATH_MAX + 8], tmp[PATH_MAX + 16];
+	size_t off = 0;
+	ssize_t w;
+	int fd;
+
+	if (snprintf(path, sizeof path, "%s/tasks", m->rundir) >= (int)sizeof path ||
+	    snprintf(tmp, sizeof tmp, "%s/.tasks.%d", m->rundir, (int)getpid()) >= (int)sizeof tmp)
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (off < m->o->tasks_len &&
+	       (w = write(fd, m->o->tasks_src + off, m->o->tasks_len - off)) > 0)
+		off += (size_t)w;
+	if (off < m->o->tasks_len || close(fd) < 0) {
+		int e = errno ? errno : EIO;
+
+		unlink(tmp);
+		return -e;
+	}
+	return rename(tmp, path) < 0 ? -errno : 0;
+}
+
+/* A takeover: the run's settings and task list, from the bus. */
+static int load_run(struct master *m)
+{
+	char key[MST_NAME_MAX + 1], path[PATH_MAX + 8], err[RUN_ERR];
+	mst_kv kv;
+	FILE *f;
+	int rc;
+
+	if ((rc = run_name(key, sizeof key, m->run, "meta")) < 0)
+		return rc;
+	if ((rc = mst_kv_get(m->bus, key, &kv)) < 0) {
+		fprintf(stderr, "muster: run %s: %s\n", m->run,
+			rc == MST_ENOTFOUND ? "no such run" : mst_strerror(rc));
+		return rc;
+	}
+	m->meta = json_loadb(kv.value, kv.len, 0, NULL);
+	mst_kv_free(&kv);
+	if (!json_is_object(m->meta) || !json_is_integer(json_object_get(m->meta, "agents"))) {
+		fprintf(stderr, "muster: run %s: its description (run.%s.meta) is damaged\n",
+			m->run, m->run);
+		return MST_ECORRUPT;
+	}
+	m->agents = (int)json_integer_value(json_object_get(m->meta, "agents"));
+	m->nco = (int)json_integer_value(json_object_get(m->meta, "coordinators"));
+	m->t0 = json_integer_value(json_object_get(m->meta, "started_ms"));
+	if (m->agents < 1 || m->nco < 1 || m->nco > m->agents) {
+		fprintf(stderr, "muster: run %s: its description is damaged\n", m->run);
+		return MST_ECORRUPT;
+	}
+	snprintf(path, sizeof path, "%s/tasks", m->rundir);
+	if (!(f = fopen(path, "r"))) {
+		rc = -errno;
+		fprintf(stderr, "muster: run %s: cannot read its task list %s: %s\n", m->run, path,
+			strerror(errno));
+		return rc;
+	}
+	rc = run_tasks_read(&m->own, f, err, sizeof err);
+	fclose(f);
+	if (rc < 0 || run_tasks_check(&m->own, err, sizeof err) < 0) {
+		fprintf(stderr, "muster: run %s: its task list is damaged: %s\n", m->run, err);
+		return MST_ECORRUPT;
+	}
+	m->ts = &m->own;
+	return 0;
+}
+
+/* A standby: waits for the run's master lock. 1 with the lock once the master is gone
+ * (the run goes on), 0 when the run ended (*code: its exit status), or an error. */
+static int stand_by(struct master *m, const char *lockname, mst_lock **lock, int *code)
+{
+	char key[MST_NAME_MAX + 1];
+	int rc, announced = 0, waited = 0;
+
+	run_name(key, sizeof key, m->run, "meta");
+	for (;;) {
+		const char *state;
+		json_t *o;
+		mst_kv kv;
+
+		rc = mst_kv_get(m->bus, key, &kv);
+		if (rc == MST_ENOTFOUND && waited++ < 100) { /* its master may be starting */
+			usleep(100000);
+			continue;
+		}
+		if (rc < 0) {
+			fprintf(stderr, "muster: run %s: %s\n", m->run,
+				rc == MST_ENOTFOUND ? "no such run" : mst_strerror(rc));
+			return rc;
+		}
+		o = json_loadb(kv.value, kv.len, 0, NULL);
+		mst_kv_free(&kv);
+		state = o ? json_string_value(json_object_get(o, "state")) : NULL;
+		if (state && strcmp(state, "running") && strcmp(state, "stopping")) {
+			*code = (int)json_integer_value(json_object_get(o, "exit"));
+			if (!m->o->quiet)
+				fprintf(stderr, "muster: run %s is %s; the standby leaves\n", m->run,
+					state);
+			json_decref(o);
+			return 0;
+		}
+		json_decref(o);
+		if (!announced++) {
+			run_proc_register(m->bus, m->run, getpid(), "standby", NULL);
+			if (!m->o->quiet)
+				fprintf(stderr, "muster: run %s: standing by (pid %d)\n", m->run,
+					(int)getpid());
+		}
+		rc = mst_lock_acquire(m->bus, lockname, 500, lock);
+		if (rc == 0) {
+			/* the master ended after its last check, or died */
+			if (mst_kv_get(m->bus, key, &kv) == 0) {
+				o = json_loadb(kv.value, kv.len, 0, NULL);
+				mst_kv_free(&kv);
+				state = o ? json_string_value(json_object_get(o, "state")) : NULL;
+				if (state && strcmp(state, "running") && strcmp(state, "stopping")) {
+					*code = (int)json_integer_value(json_object_get(o, "exit"));
+					json_decref(o);
+					mst_lock_release(*lock);
+					*lock = NULL;
+					return 0;
+				}
+				json_decref(o);
+			}
+			return 1;
+		}
+		if (rc != MST_ETIMEOUT) {
+			fprintf(stderr, "muster: run %s: waiting for its master lock: %s\n", m->run,
+				mst_strerror(rc));
+			return rc;
+		}
+	}
+}
+
+static void draw_progress(struct master *m, int last)
+{
+	int64_t now = run_wall_ms();
+	double secs = (double)(now - m->t_start) / 1000.0, rate, eta;
+	size_t total = m->ts->n, done = m->ndone, mine = done - m->nprior;
+	char bar[31];
+	size_t i, fill = total ? done * 30 / total : 30;
+
+	if (!last && now - m->last_draw < PROGRESS_MS)
+		return;
+	m->last_draw = now;
+	for (i = 0; i < 30; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[30] = 0;
+	rate = secs > 0 ? (double)mine / secs : 0;
+	eta = rate > 0 ? (double)(total - done) / rate : 0;
+	fprintf(stderr, "\r\033[K%s [%s] %zu/%zu %3.0f%%  %.0f/s  ", m->run, bar, done, total,
+		total ? 100.0 * (double)done / (double)total : 100.0, rate);
+	if (done < total && rate > 0)
+		fprintf(stderr, "ETA %.0fs  ", eta);
+	else if (done < total)
+		fprintf(stderr, "ETA -  ");
+	if (done - m->nok)
+		fprintf(stderr, "failed %zu", done - m->nok);
+	if (last)
+		fprintf(stderr, "\r\033[K");
+	fflush(stderr);
+}
+
+/* Makes the dependency graph of the task list. */
+static int make_graph(struct master *m)
+{
+	const struct run_tasks *ts = m->ts;
+	size_t i, j;
+
+	m->done = calloc(ts->n + 1, 1);
+	m->waiting = calloc(ts->n + 1, sizeof *m->waiting);
+	m->dependents = calloc(ts->n + 1, sizeof *m->dependents);
+	m->ndependents = calloc(ts->n + 1, sizeof *m->ndependents);
+	m->dur_ms = calloc(ts->n + 1, sizeof *m->dur_ms);
+	if (!m->done || !m->waiting || !m->dependents || !m->ndependents || !m->dur_ms)
+		return -ENOMEM;
+	for (i = 0; i < ts->n; i++)
+		for (j = 0; j < ts->v[i].ndeps; j++)
+			m->ndependents[ts->v[i].dep_idx[j]]++;
+	for (i = 0; i < ts->n; i++) {
+		if (m->ndependents[i] &&
+		    !(m->dependents[i] = malloc(m->ndependents[i] * sizeof **m->dependents)))
+			return -ENOMEM;
+		m->ndependents[i] = 0;
+	}
+	for (i = 0; i < ts->n; i++) {
+		m->waiting[i] = ts->v[i].ndeps;
+		for (j = 0; j < ts->v[i].ndeps; j++) {
+			size_t d = ts->v[i].dep_idx[j];
+
+			m->dependents[d][m->ndependents[d]++] = i;
+		}
+	}
+	return 0;
+}
+
+static void summarize(struct master *m, int64_t t_end, struct run_summary *sum)
+{
+	const struct run_tasks *ts = m->ts;
+	struct run_summary s = {0};
+	double *d = malloc((ts->n + 1) * sizeof *d), busy = 0;
+	size_t i, nd = 0;
+
+	for (i = 0; i < ts->n; i++)
+		if (m->done[i]) {
+			if (d)
+				d[nd++] = m->dur_ms[i];
+			busy += m->dur_ms[i];
+		}
+	if (d && nd) {
+		qsort(d, nd, sizeof *d, cmp_double);
+		s.p50_ms = d[nd / 2];
+		s.p99_ms = d[(nd * 99) / 100 < nd ? (nd * 99) / 100 : nd - 1];
+	}
+	free(d);
+	s.total = ts->n;
+	s.ok = m->nok;
+	s.failed = m->ndone - m->nok;
+	s.seconds = (double)(t_end - m->t0) / 1000.0;
+	{
+		/* the wall time of a perfect scheduler: the agents' time spread over the
+		 * agents; the rest is coordination (and waiting on deps) */
+		int par = m->agents < (int)ts->n ? m->agents : (int)ts->n;
+		double ideal = par > 0 ? busy / 1000.0 / par : 0;
+
+		s.overhead_pct =
+			s.seconds > 0 && ideal < s.seconds ? 100.0 * (s.seconds - ideal) / s.seconds : 0;
+	}
+	s.coordinators_lost = m->lost;
+	if (sum)
+		*sum = s;
+	if (!m->o->quiet) {
+		fprintf(stderr,
+			"muster: run %s: %zu tasks: %zu ok, %zu failed, %zu not run; "
+			"delivery %.3f%%; %.3f s; agent time p50 %.1f ms, p99 %.1f ms; "
+			"coordination overhead %.1f%%; coordinators replaced %d\n",
+			m->run, s.total, s.ok, s.failed, s.total - m->ndone,
+			s.total ? 100.0 * (double)m->ndone / (double)s.total : 100.0, s.seconds,
+			s.p50_ms, s.p99_ms, s.overhead_pct, s.coordinators_lost);
+		if (m->ndone < s.total)
+			fprintf(stderr, "muster: run %s: stopped; carry it on with: muster run "
+					"--resume %s\n",
+				m->run, m->run);
+	}
+}
+
+static int live_coordinators(const struct master *m)
+{
+	int k, n = 0;
+
+	for (k = 0; k < m->nco; k++)
+		n += m->co[k].pid > 0;
+	return n;
+}
+
+/* A stop: drain (coordinators take no more tasks and finish theirs) or now (their
+ * agents are killed; their tasks stay queued for --resume). */
+static void stop_run(struct master *m, int how)
+{
+	int k;
+
+	if (how <= m->stopping)
+		return;
+	m->stopping = how;
+	write_meta(m, "stopping", -1);
+	for (k = 0; k < m->nco; k++)
+		if (m->co[k].pid > 0)
+			kill(m->co[k].pid, how == 2 ? SIGINT : SIGTERM);
+}
+
 int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *o,
 	       struct run_summary *sum)
 {
-	struct master m = {.bus = bus, .ts = ts, .o = o};
+	struct master m = {.bus = bus, .ts = ts, .o = o, .ep = -1};
 	struct follower f = {.efd = -1};
 	char lockname[MST_NAME_MAX + 1];
-	struct epoll_event evs[16], ev;
+	struct epoll_event evs[64], ev;
 	mst_lock *lock = NULL;
 	sigset_t sigs;
 	pthread_t th;
-	size_t i, j, *first = NULL, nfirst = 0;
-	int ep = -1, sfd = -1, rc = 0, status = 0, started = 0, n, k, slots_left;
+	size_t i;
+	int sfd = -1, rc = 0, started = 0, follower = 0, n, k, slots_left, takeover;
 	int64_t t_end;
 
-	m.t0 = run_wall_ms();
+	takeover = o->standby || o->resume;
+	m.t0 = m.t_start = run_wall_ms();
 	if (o->run)
 		snprintf(m.run, sizeof m.run, "%s", o->run);
 	else
 		snprintf(m.run, sizeof m.run, "r%lld-%d", (long long)(m.t0 / 1000), (int)getpid());
 	if ((rc = run_name(m.queue, sizeof m.queue, m.run, "tasks")) < 0 ||
 	    (rc = run_name(lockname, sizeof lockname, m.run, "master")) < 0 ||
-	    (rc = run_name(f.topic, sizeof f.topic, m.run, "results")) < 0) {
+	    (rc = run_name(f.topic, sizeof f.topic, m.run, "results")) < 0 ||
+	    (rc = run_dir(m.rundir, sizeof m.rundir, o->bus_dir, m.run)) < 0) {
 		fprintf(stderr, "muster: run: invalid run name '%s'\n", m.run);
 		return rc;
 	}
-	rc = mst_lock_acquire(bus, lockname, 0, &lock);
-	if (rc < 0) {
-		fprintf(stderr, "muster: run %s: %s\n", m.run,
-			rc == MST_EBUSY ? "already has a master" : mst_strerror(rc));
-		return rc;
+	if (o->standby) {
+		int code = 0;
+
+		rc = stand_by(&m, lockname, &lock, &code);
+		if (rc <= 0) {
+			run_proc_unregister(bus, m.run, getpid());
+			return rc < 0 ? rc : code;
+		}
+	} else {
+		rc = mst_lock_acquire(bus, lockname, 0, &lock);
+		if (rc < 0) {
+			fprintf(stderr, "muster: run %s: %s\n", m.run,
+				rc == MST_EBUSY ? "already has a live master (muster run --standby "
+						  "carries it on if it dies)"
+						: mst_strerror(rc));
+			return rc;
+		}
 	}
-	/* a run name is used once: its results would mix with the old ones */
-	{
+	if (takeover) {
+		if ((rc = load_run(&m)) < 0)
+			goto out;
+		ts = m.ts;
+	} else {
+		/* a run name is used once: its results would mix with the old ones */
 		char key[MST_NAME_MAX + 1];
 		mst_kv kv;
 
 		run_name(key, sizeof key, m.run, "meta");
 		if (mst_kv_get(bus, key, &kv) == 0) {
 			mst_kv_free(&kv);
-			fprintf(stderr, "muster: run %s exists already (muster results %s)\n", m.run,
-				m.run);
-			mst_lock_release(lock);
-			return MST_ECONFLICT;
+			fprintf(stderr,
+				"muster: run %s exists already (muster results %s; muster run --resume "
+				"%s)\n",
+				m.run, m.run, m.run);
+			rc = MST_ECONFLICT;
+			goto out;
 		}
-	}
-	snprintf(m.rundir, sizeof m.rundir, "%s/runs", o->bus_dir);
-	if ((mkdir(m.rundir, 0700) < 0 && errno != EEXIST) ||
-	    run_dir(m.rundir, sizeof m.rundir, o->bus_dir, m.run) < 0 ||
-	    (mkdir(m.rundir, 0700) < 0 && errno != EEXIST)) {
-		rc = -errno;
-		fprintf(stderr, "muster: run %s: cannot make %s: %s\n", m.run, m.rundir,
-			strerror(errno));
-		mst_lock_release(lock);
-		return rc;
-	}
-
-	/* the dependency graph */
-	m.done = calloc(ts->n + 1, 1);
-	m.waiting = calloc(ts->n + 1, sizeof *m.waiting);
-	m.dependents = calloc(ts->n + 1, sizeof *m.dependents);
-	m.ndependents = calloc(ts->n + 1, sizeof *m.ndependents);
-	m.dur_ms = calloc(ts->n + 1, sizeof *m.dur_ms);
-	first = calloc(ts->n + 1, sizeof *first);
-	if (!m.done || !m.waiting || !m.dependents || !m.ndependents || !m.dur_ms || !first) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < ts->n; i++)
-		for (j = 0; j < ts->v[i].ndeps; j++)
-			m.ndependents[ts->v[i].dep_idx[j]]++;
-	for (i = 0; i < ts->n; i++) {
-		if (m.ndependents[i] &&
-		    !(m.dependents[i] = malloc(m.ndependents[i] * sizeof **m.dependents))) {
+		m.agents = o->agents;
+		m.nco = o->coordinators > 0 ? o->coordinators : (o->agents + 249) / 250;
+		if (m.nco > o->agents)
+			m.nco = o->agents;
+		if (m.nco < 1)
+			m.nco = 1;
+		if (!(m.meta = new_meta(&m))) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		m.ndependents[i] = 0;
-	}
-	for (i = 0; i < ts->n; i++) {
-		m.waiting[i] = ts->v[i].ndeps;
-		for (j = 0; j < ts->v[i].ndeps; j++) {
-			size_t d = ts->v[i].dep_idx[j];
+		{
+			char runs[PATH_MAX];
 
-			m.dependents[d][m.ndependents[d]++] = i;
+			snprintf(runs, sizeof runs, "%s/runs", o->bus_dir);
+			if ((mkdir(runs, 0700) < 0 && errno != EEXIST) ||
+			    (mkdir(m.rundir, 0700) < 0 && errno != EEXIST) ||
+			    (rc = save_tasks(&m)) < 0) {
+				rc = rc ? rc : -errno;
+				fprintf(stderr, "muster: run %s: cannot write to %s: %s\n", m.run,
+					m.rundir, strerror(-rc));
+				goto out;
+			}
 		}
-		if (!ts->v[i].ndeps)
-			first[nfirst++] = i;
 	}
-
-	m.nco = o->coordinators > 0 ? o->coordinators : (o->agents + 249) / 250;
-	if (m.nco > o->agents)
-		m.nco = o->agents;
-	if (m.nco < 1)
-		m.nco = 1;
+	if ((rc = make_graph(&m)) < 0)
+		goto out;
 	m.co = calloc((size_t)m.nco, sizeof *m.co);
 	if (!m.co) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	if ((rc = write_meta(&m, "running")) < 0 ||
-	    (rc = mst_queue_config(bus, m.queue, 1000000, 24LL * 3600 * 1000, NULL)) < 0) {
-		fprintf(stderr, "muster: run %s: %s\n", m.run, mst_strerror(rc));
-		goto out;
-	}
-	run_proc_register(bus, m.run, getpid(), "master", NULL);
-	started = 1;
-	if ((rc = enqueue(&m, first, nfirst)) < 0) {
-		fprintf(stderr, "muster: run %s: cannot queue the tasks: %s\n", m.run,
-			mst_strerror(rc));
-		goto out;
-	}
-
-	/* signals and the loop */
+	for (k = 0; k < m.nco; k++)
+		m.co[k].pidfd = -1;
+	/* the loop's files, before any coordinator is watched */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGCHLD);
 	sigaddset(&sigs, SIGINT);
@@ -488,45 +970,92 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	ep = epoll_create1(EPOLL_CLOEXEC);
+	m.ep = epoll_create1(EPOLL_CLOEXEC);
 	f.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sfd < 0 || ep < 0 || f.efd < 0) {
+	if (sfd < 0 || m.ep < 0 || f.efd < 0) {
 		rc = -errno;
 		goto out;
 	}
 	ev.events = EPOLLIN;
-	ev.data.u64 = 1;
-	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
-	ev.data.u64 = 2;
-	epoll_ctl(ep, EPOLL_CTL_ADD, f.efd, &ev);
+	ev.data.u64 = EV_SIGNAL;
+	epoll_ctl(m.ep, EPOLL_CTL_ADD, sfd, &ev);
+	ev.data.u64 = EV_FOLLOW;
+	epoll_ctl(m.ep, EPOLL_CTL_ADD, f.efd, &ev);
+
+	if ((rc = write_meta(&m, "running", -1)) < 0 ||
+	    (rc = mst_queue_config(bus, m.queue, 1000000, 24LL * 3600 * 1000, NULL)) < 0) {
+		fprintf(stderr, "muster: run %s: %s\n", m.run, mst_strerror(rc));
+		goto out;
+	}
+	run_proc_unregister(bus, m.run, getpid()); /* as a standby */
+	run_proc_register(bus, m.run, getpid(), "master", NULL);
+	started = 1;
+	if (takeover) {
+		adopt_coordinators(&m);
+		m.loading = 1;
+		rc = catch_up(&m);
+		m.loading = 0;
+		if (m.o->results)
+			fflush(m.o->results);
+		m.nprior = m.ndone;
+		if (rc < 0) {
+			fprintf(stderr, "muster: run %s: cannot read its results: %s\n", m.run,
+				mst_strerror(rc));
+			goto out;
+		}
+		if (!o->quiet)
+			fprintf(stderr,
+				"muster: run %s: master %d carries the run on: %zu of %zu tasks done, "
+				"%d coordinators adopted\n",
+				m.run, (int)getpid(), m.ndone, ts->n, live_coordinators(&m));
+	}
+	if ((rc = release_ready(&m)) < 0) {
+		fprintf(stderr, "muster: run %s: cannot queue the tasks: %s\n", m.run,
+			mst_strerror(rc));
+		goto out;
+	}
+
 	pthread_mutex_init(&f.mu, NULL);
 	f.dir = o->bus_dir;
 	if ((rc = pthread_create(&th, NULL, follower_main, &f))) {
 		rc = -rc;
 		goto out;
 	}
-	slots_left = o->agents;
-	for (k = 0; k < m.nco; k++) {
-		m.co[k].slots = slots_left / (m.nco - k);
+	follower = 1;
+	slots_left = m.agents;
+	for (k = 0; k < m.nco; k++)
+		if (m.co[k].pid > 0)
+			slots_left -= m.co[k].slots;
+	n = m.nco - live_coordinators(&m);
+	for (k = 0; k < m.nco && ts->n > m.ndone; k++) {
+		if (m.co[k].pid > 0)
+			continue;
+		m.co[k].slots = slots_left > 0 ? (slots_left + n - 1) / n : 1;
 		slots_left -= m.co[k].slots;
-		m.co[k].pid = start_coordinator(&m, m.co[k].slots);
+		n--;
+		start_coordinator(&m, k);
 	}
-	while (m.ndone < ts->n || ts->n == 0) {
-		if (ts->n == 0)
-			break;
-		n = epoll_wait(ep, evs, 16, -1);
+	m.progress = o->progress;
+	while (m.ndone < ts->n && !(m.stopping && live_coordinators(&m) == 0)) {
+		n = epoll_wait(m.ep, evs, 64, m.progress ? PROGRESS_MS : -1);
 		for (k = 0; k < n; k++) {
-			if (evs[k].data.u64 == 1) {
+			uint64_t d = evs[k].data.u64;
+
+			if (d == EV_SIGNAL) {
 				struct signalfd_siginfo si;
 				int st;
 				pid_t pid;
 
-				while (read(sfd, &si, sizeof si) == sizeof si)
-					if (si.ssi_signo != SIGCHLD && !status)
-						status = 128 + (int)si.ssi_signo;
+				while (read(sfd, &si, sizeof si) == sizeof si) {
+					if (si.ssi_signo == SIGCHLD)
+						continue;
+					if (!m.status && si.ssi_signo != SIGTERM)
+						m.status = 128 + (int)si.ssi_signo;
+					stop_run(&m, si.ssi_signo == SIGTERM ? 1 : 2);
+				}
 				while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 					on_child(&m, pid, st);
-			} else {
+			} else if (d == EV_FOLLOW) {
 				char **q;
 				size_t qn;
 				uint64_t v;
@@ -541,19 +1070,26 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 				pthread_mutex_unlock(&f.mu);
 				for (i = 0; i < qn; i++) {
 					if (q[i])
-						on_result(&m, q[i]);
+						on_result(&m, q[i], strlen(q[i]));
 					free(q[i]);
 				}
 				free(q);
 				if (f.err) {
 					fprintf(stderr, "muster: run %s: following results: %s\n",
 						m.run, mst_strerror(f.err));
-					status = 111;
+					m.status = 111;
+					stop_run(&m, 2);
 				}
+			} else if (d >= EV_COORD && d - EV_COORD < (uint64_t)m.nco) {
+				int c = (int)(d - EV_COORD);
+
+				/* a child is reaped (and handled) through SIGCHLD */
+				if (m.co[c].pid > 0 && !m.co[c].child)
+					coordinator_gone(&m, c, -1);
 			}
 		}
-		if (status)
-			break;
+		if (m.progress)
+			draw_progress(&m, 0);
 	}
 	t_end = run_wall_ms();
 	m.finished = 1;
@@ -563,71 +1099,61 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 	/* the end: coordinators stop (at once when interrupted: their agents die) */
 	for (k = 0; k < m.nco; k++)
 		if (m.co[k].pid > 0)
-			kill(m.co[k].pid, status ? SIGINT : SIGTERM);
+			kill(m.co[k].pid, m.stopping == 2 ? SIGINT : SIGTERM);
 	for (k = 0; k < m.nco; k++) {
 		int st;
 
-		if (m.co[k].pid > 0 && waitpid(m.co[k].pid, &st, 0) > 0)
-			run_proc_unregister(bus, m.run, m.co[k].pid);
+		if (m.co[k].pid <= 0)
+			continue;
+		if (m.co[k].child) {
+			waitpid(m.co[k].pid, &st, 0);
+		} else if (m.co[k].pidfd >= 0) {
+			/* not ours to wait for: its pidfd says when it is gone */
+			struct pollfd p = {.fd = m.co[k].pidfd, .events = POLLIN};
+
+			while (poll(&p, 1, -1) < 0 && errno == EINTR)
+				;
+		}
+		run_proc_unregister(bus, m.run, m.co[k].pid);
+		unwatch_coordinator(&m, k);
 	}
 	pthread_join(th, NULL);
+	follower = 0;
 	for (i = 0; i < f.qn; i++) {
-		if (f.q[i] && !status)
-			on_result(&m, f.q[i]);
+		if (f.q[i])
+			on_result(&m, f.q[i], strlen(f.q[i]));
 		free(f.q[i]);
 	}
 	free(f.q);
-	write_meta(&m, status ? "interrupted" : "done");
+	f.q = NULL;
+	f.qn = 0;
+	catch_up(&m); /* results recorded but not published, or not followed yet */
+	if (m.stopping)
+		kill_stray_workers(&m, 0);
+	if (m.progress)
+		draw_progress(&m, 1);
+	summarize(&m, m.ndone == ts->n ? t_end : run_wall_ms(), sum);
+	rc = m.status ? m.status : m.nok == ts->n ? 0 : 1;
+	write_meta(&m, m.ndone == ts->n ? "done" : "stopped", rc);
+	if (m.ndone == ts->n) {
+		char path[PATH_MAX + 8];
 
-	if (sum || !o->quiet) {
-		struct run_summary s = {0};
-		double *d = malloc((ts->n + 1) * sizeof *d), busy = 0;
-		size_t nd = 0;
-
-		for (i = 0; i < ts->n; i++)
-			if (m.done[i]) {
-				if (d)
-					d[nd++] = m.dur_ms[i];
-				busy += m.dur_ms[i];
-			}
-		if (d && nd) {
-			qsort(d, nd, sizeof *d, cmp_double);
-			s.p50_ms = d[nd / 2];
-			s.p99_ms = d[(nd * 99) / 100 < nd ? (nd * 99) / 100 : nd - 1];
-		}
-		free(d);
-		s.total = ts->n;
-		s.ok = m.nok;
-		s.failed = m.ndone - m.nok;
-		s.seconds = (double)(t_end - m.t0) / 1000.0;
-		{
-			/* the wall time of a perfect scheduler: the agents' time spread over
-			 * the agents; the rest is coordination (and waiting on deps) */
-			int par = o->agents < (int)ts->n ? o->agents : (int)ts->n;
-			double ideal = par > 0 ? busy / 1000.0 / par : 0;
-
-			s.overhead_pct = s.seconds > 0 && ideal < s.seconds
-						 ? 100.0 * (s.seconds - ideal) / s.seconds
-						 : 0;
-		}
-		s.coordinators_lost = m.lost;
-		if (sum)
-			*sum = s;
-		if (!o->quiet)
-			fprintf(stderr,
-				"muster: run %s: %zu tasks: %zu ok, %zu failed, %zu missing; "
-				"delivery %.3f%%; %.3f s; agent time p50 %.1f ms, p99 %.1f ms; "
-				"coordination overhead %.1f%%; coordinators replaced %d\n",
-				m.run, s.total, s.ok, s.failed, s.total - m.ndone,
-				s.total ? 100.0 * (double)m.ndone / (double)s.total : 100.0, s.seconds,
-				s.p50_ms, s.p99_ms, s.overhead_pct, s.coordinators_lost);
+		snprintf(path, sizeof path, "%s/tasks", m.rundir);
+		unlink(path);
+		rmdir(m.rundir);
 	}
-	rc = status ? status : m.nok == ts->n ? 0 : 1;
 out:
+	if (follower) {
+		__atomic_store_n(&f.stop, 1, __ATOMIC_SEQ_CST);
+		pthread_join(th, NULL);
+		for (i = 0; i < f.qn; i++)
+			free(f.q[i]);
+		free(f.q);
+	}
 	if (started)
 		run_proc_unregister(bus, m.run, getpid());
-	if (ep >= 0)
-		close(ep);
+	if (m.ep >= 0)
+		close(m.ep);
 	if (sfd >= 0)
 		close(sfd);
 	if (f.efd >= 0)
@@ -640,8 +1166,8 @@ out:
 	free(m.done);
 	free(m.dur_ms);
 	free(m.co);
-	free(first);
-	rmdir(m.rundir);
+	json_decref(m.meta);
+	run_tasks_free(&m.own);
 	mst_lock_release(lock);
 	return rc;
 }

@@ -128,6 +128,12 @@ char *run_read_file(const char *path, size_t max, int tail, size_t *len, int *tr
 int run_proc_register(mst_bus *bus, const char *run, pid_t pid, const char *role,
 		      struct json_t *extra);
 void run_proc_unregister(mst_bus *bus, const char *run, pid_t pid);
+/* The start time of process pid (clock ticks after boot, /proc/PID/stat), 0 if it is
+ * gone; registrations keep it as "pstart", so that a reused pid is not taken for the
+ * process registered. */
+uint64_t run_proc_start(pid_t pid);
+/* 1 if pid is alive and (pstart != 0) started at pstart. */
+int run_proc_alive(pid_t pid, uint64_t pstart);
 
 /* --- the master and the coordinators -------------------------------------------------- */
 
@@ -143,22 +149,104 @@ struct run_opts {
 	const char *run;     /* the run's name; NULL: one is made up */
 	const char *bus_dir; /* the bus directory (absolute), for the coordinators */
 	char **cmd;	     /* the agent command (argv, NULL-terminated) */
-	int agents;	     /* at most this many agents at once */
+	const char *mode;    /* "exec" (NULL), "pool" or "bus" */
+	int agents;	     /* agents (exec: at most this many at once) */
 	int coordinators;    /* 0: chosen from agents */
+	int max_concurrency; /* tasks running at once; 0: agents */
+	double rate;	     /* task starts per second over the run; 0: no limit */
 	int64_t timeout_ms;  /* a task's default timeout; 0: none */
+	int64_t heartbeat_ms; /* an agent silent this long is killed; 0: no heartbeat */
 	int retries;	     /* a task's default retries */
+	uint64_t mem, cpu_s, nofile; /* each agent's rlimits (bytes, s, fds); 0: none */
+	const char *tasks_src; /* the task list as given, kept in the bus (BUS/runs/R/tasks) */
+	size_t tasks_len;
+	int standby; /* wait for the master of o->run to die, then carry the run on */
+	int resume;  /* carry on o->run, whose master is gone */
 	FILE *results;	     /* where result lines go (NULL: nowhere) */
 	int quiet;	     /* no summary on stderr */
+	int progress;	     /* a live progress line on stderr (a terminal) */
 	const char *self;    /* the muster executable, to start coordinators */
 };
 
 /* Runs the tasks ts to the end as run o->run: 0 when every task succeeded, 1 when
- * some failed, or a muster error (a line on stderr says what). sum may be NULL. */
+ * some failed or the run was stopped before its end, 128 + a signal that interrupted
+ * it, or a muster error (a line on stderr says what). sum may be NULL. With
+ * o->standby or o->resume, ts is not used: the run's tasks and settings come from the
+ * bus; every recorded result is printed, then the new ones. */
 int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *o,
 	       struct run_summary *sum);
 /* The coordinator process of a run (started by the master as `muster --bus DIR
  * __coordinator RUN SLOTS`): runs up to slots agents at once until the run is over
  * or its master is gone. Returns the process's exit status. */
 int run_coordinator(const char *bus_dir, const char *run, int slots);
+
+/* --- pool mode: the line protocol (pool.c) --- */
+
+/* In pool mode an agent is a long-lived process: muster writes one request line per
+ * task on its stdin and reads lines back from its stdout, heartbeats and then the
+ * reply. docs/pool-protocol.md is the contract for agents. Nothing here keeps state
+ * outside its arguments: safe in threads and across fork. */
+
+#define RUN_POOL_LINE_MAX (4u << 20) /* bytes of a line from an agent, before its '\n' */
+
+/* The padded standard base64 of s[0..len) (task.c), malloc'ed and NUL-terminated;
+ * NULL: out of memory. */
+char *run_b64_encode(const unsigned char *s, size_t len);
+
+/* The request line of task t (index idx, attempt from 1, run): the compact JSON object
+ * {"id","n","attempt","run","payload"}, keys in that order, with "payload_b64"
+ * (standard base64) instead of "payload" when the payload is not UTF-8 (NUL is UTF-8:
+ * "\u0000"). Malloc'ed, NUL-terminated, one line that ends in '\n'; *len its length.
+ * NULL: out of memory, or t->id or run is not UTF-8 (never so for a task list that
+ * run_tasks_read made, nor for a bus name). */
+char *run_pool_request(const struct run_task *t, size_t idx, int attempt, const char *run,
+		       size_t *len);
+
+enum run_pool_kind { RUN_POOL_REPLY = 1, RUN_POOL_HEARTBEAT = 2 };
+
+/* A line from an agent, as run_pool_reply_parse found it. */
+struct run_pool_reply {
+	enum run_pool_kind kind;
+	char *id;	   /* malloc'ed (NULL for a heartbeat) */
+	int ok;		   /* 1: status ok */
+	int exit_code;	   /* 0..255: "exit_code", else 0 when ok, 1 when failed */
+	char *output;	   /* malloc'ed text, NUL-terminated, or NULL */
+	size_t output_len; /* may hold NUL: a string "output" is kept byte for byte */
+	char *error;	   /* malloc'ed, or NULL */
+	char *progress;	   /* heartbeat progress (compact JSON text) or NULL */
+};
+
+/* Parses one line from an agent (len bytes, without its '\n') into r, which it
+ * overwrites: a reply {"id","status","output","error","exit_code"} or a heartbeat
+ * {"heartbeat":true,"progress"}; unknown keys are ignored. The id is not checked
+ * against anything: the caller compares it with its request's. 0, or -1 with a
+ * one-line reason (UTF-8 text, no control bytes) in err: the line is garbage (also
+ * said when out of memory), and r is left empty. Free r with run_pool_reply_clear. */
+int run_pool_reply_parse(const char *line, size_t len, struct run_pool_reply *r, char *err,
+			 size_t errsz);
+/* Frees what r holds and empties it; twice is harmless. */
+void run_pool_reply_clear(struct run_pool_reply *r);
+
+/* A read buffer that splits an agent's stdout into lines: zeroed to start, freed with
+ * run_linebuf_free; at most RUN_POOL_LINE_MAX + 1 bytes. buf[0..len) is what was read
+ * and not yet dropped, of which buf[0..scanned) was searched for '\n' already: it is
+ * either lines handed out (buf[scanned - 1] is the last one's '\n'), dropped when that
+ * is worth it, or the start of a line, which holds no '\n'. */
+struct run_linebuf {
+	char *buf;
+	size_t len, cap, scanned;
+};
+/* Reads what fd (non-blocking) has now, until a short read or a full buffer: >0 bytes
+ * read, 0 end of file, -EAGAIN nothing now, -ENOBUFS the buffer is full of lines not
+ * taken yet (take them first), other -errno. Take every line with run_linebuf_next
+ * after each call; lines taken before it are no longer valid. */
+ssize_t run_linebuf_fill(struct run_linebuf *lb, int fd);
+/* The next complete line (without its '\n', nor a '\r' just before it: CRLF is
+ * accepted), valid until the next call on lb: 1, 0 when no complete line is buffered
+ * (buf[0..len) is then exactly the start of the next one: at end of file, what the
+ * agent left unfinished), -1 when the buffered line exceeds RUN_POOL_LINE_MAX bytes
+ * before its '\n' (garbage; it stays -1). *line and *len are NULL and 0 unless 1. */
+int run_linebuf_next(struct run_linebuf *lb, const char **line, size_t *len);
+void run_linebuf_free(struct run_linebuf *lb);
 
 #endif

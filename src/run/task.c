@@ -148,7 +148,7 @@ static bool payload_is_text(const char *p, size_t len)
 static const char b64_tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* The padded base64 of s[0..len), malloc'ed and NUL-terminated; NULL: out of memory. */
-static char *b64_encode(const unsigned char *s, size_t len)
+char *run_b64_encode(const unsigned char *s, size_t len)
 {
 	char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
 	size_t i;
@@ -186,7 +186,7 @@ static int b64_val(char c)
 	return p ? (int)(p - b64_tab) : -1;
 }
 
-/* Decodes canonical padded base64 s[0..len) (as b64_encode writes it: no other byte,
+/* Decodes canonical padded base64 s[0..len) (as run_b64_encode writes it: no other byte,
  * padding only at the end, unused bits zero) into a malloc'ed NUL-terminated buffer
  * of *outlen bytes. 0, or -1 (not canonical base64, or out of memory). */
 static int b64_decode(const char *s, size_t len, char **out, size_t *outlen)
@@ -755,7 +755,7 @@ char *run_task_encode(const struct run_task *t, size_t idx)
 		if (payload_is_text(p, t->len)) {
 			bad |= json_object_set_new(o, "payload", json_stringn(p, t->len));
 		} else {
-			b64 = b64_encode((const unsigned char *)p, t->len);
+			b64 = run_b64_encode((const unsigned char *)p, t->len);
 			bad |= json_object_set_new(o, "payload_b64", b64 ? json_string(b64) : NULL);
 			free(b64);
 		}

@@ -35,7 +35,7 @@ rs = {json.loads(l)["id"]: json.loads(l) for l in open(sys.argv[1])}
 sys.exit(0 if rs["1"]["output"] == "alpha\n" and rs["2"]["output"] == "beta\n" and
          rs["g"]["output"] == "gamma ray\n" and all(r["status"] == "ok" for r in rs.values())
          else 1)' "$OUT_FILE" && echo 0)" "ids are line numbers or given; {} is the payload, as one argument"
-like "$err" "3 tasks: 3 ok, 0 failed, 0 missing; delivery 100.000%" "a summary on stderr"
+like "$err" "3 tasks: 3 ok, 0 failed, 0 not run; delivery 100.000%" "a summary on stderr"
 run_id=$(printf '%s' "$err" | sed -n 's/.*run \([^:]*\):.*/\1/p' | head -n 1)
 run m results "$run_id"
 is "$rc/$(wc -l <"$OUT_FILE")" "0/3" "results RUN prints the recorded results"
