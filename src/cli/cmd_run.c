@@ -17,12 +17,14 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -587,4 +589,226 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	       agents, secs, delivered, 100.0 * (double)delivered / agents, floor,
 	       floor > 0 ? secs / floor : 0, agents, cmd[0], agents, rc);
 	return rc < 0 ? exitcode(rc) : delivered == (size_t)agents ? EXIT_OK : EXIT_EMPTY;
+}
+
+/* The live processes of run (or of every run, run NULL) as registered, or NULL. */
+static json_t *run_procs(mst_bus *bus, const char *run)
+{
+	char prefix[MST_NAME_MAX + 1];
+	json_t *arr = json_array();
+	mst_kv *kv;
+	size_t n, i;
+
+	snprintf(prefix, sizeof prefix, run ? "run.%s.proc." : "run.", run);
+	if (!arr || mst_kv_list(bus, prefix, &kv, &n) < 0) {
+		json_decref(arr);
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		json_t *o;
+
+		if (!strstr(kv[i].key, ".proc."))
+			continue;
+		o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
+		if (o && run_proc_alive((pid_t)json_integer_value(json_object_get(o, "pid")),
+					(uint64_t)json_integer_value(json_object_get(o, "pstart"))))
+			json_array_append_new(arr, o);
+		else
+			json_decref(o);
+	}
+	mst_kv_list_free(kv, n);
+	return arr;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k)) ?: "";
+}
+
+static pid_t jpid(json_t *o, const char *k)
+{
+	return (pid_t)json_integer_value(json_object_get(o, k));
+}
+
+/* The state of run and its master's pid (0 when it has none alive). */
+static int run_state(mst_bus *bus, const char *run, char *state, size_t size, pid_t *master)
+{
+	char key[MST_NAME_MAX + 1];
+	json_t *o;
+	mst_kv kv;
+	int rc;
+
+	*master = 0;
+	snprintf(key, sizeof key, "run.%s.meta", run);
+	if ((rc = mst_kv_get(bus, key, &kv)) < 0)
+		return rc;
+	o = json_loadb(kv.value, kv.len, 0, NULL);
+	mst_kv_free(&kv);
+	snprintf(state, size, "%s", jstr(o, "state"));
+	snprintf(key, sizeof key, "run.%s.master", run);
+	if (mst_lock_held(bus, key) == 1)
+		*master = jpid(o, "master");
+	json_decref(o);
+	return 0;
+}
+
+static int valid_run(const char *s)
+{
+	return strlen(s) <= RUN_ID_MAX && mst_name_check(s) == 0 && !strchr(s, '.');
+}
+
+int cmd_stop(struct cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {{"now", no_argument, 0, 'n'},
+					   {"wait", required_argument, 0, 'w'},
+					   {"no-wait", no_argument, 0, 'W'},
+					   {0, 0, 0, 0}};
+	char state[32];
+	const char *run;
+	int64_t wait_ms = -1, t0;
+	pid_t master;
+	mst_bus *bus;
+	json_t *procs;
+	int c, now = 0, rc, code, pfd;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+:", lo, NULL)) != -1) {
+		if (c == 'n')
+			now = 1;
+		else if (c == 'W')
+			wait_ms = 0;
+		else if (c == 'w' && parse_duration(optarg, &wait_ms) == 0)
+			;
+		else
+			return die(EXIT_USAGE, "usage: muster stop [--now] [--wait DUR|--no-wait] RUN");
+	}
+	if (optind != argc - 1 || !valid_run(argv[optind]))
+		return die(EXIT_USAGE, "usage: muster stop [--now] [--wait DUR|--no-wait] RUN");
+	run = argv[optind];
+	if ((code = cli_open(cli, CLI_EXISTING, &bus)))
+		return code;
+	rc = run_state(bus, run, state, sizeof state, &master);
+	if (rc < 0) {
+		mst_bus_close(bus);
+		return rc == MST_ENOTFOUND ? die(EXIT_NOTFOUND, "stop: no run '%s'", run)
+					   : fail(rc, "stop: cannot read run '%s'", run);
+	}
+	if (!master) {
+		mst_bus_close(bus);
+		return die(EXIT_NOTFOUND, "stop: run '%s' has no live master (it is %s)", run,
+			   state[0] ? state : "gone");
+	}
+	/* its master stops the tree: SIGTERM drains, SIGINT stops now */
+	pfd = (int)syscall(SYS_pidfd_open, master, 0);
+	if (kill(master, now ? SIGINT : SIGTERM) < 0) {
+		mst_bus_close(bus);
+		return die(EXIT_SYSTEM, "stop: cannot signal master %d: %s", (int)master,
+			   strerror(errno));
+	}
+	if (wait_ms == 0) {
+		mst_bus_close(bus);
+		return EXIT_OK;
+	}
+	if (wait_ms < 0)
+		wait_ms = now ? 30000 : INT64_MAX / 2;
+	t0 = mst_now_ns() / 1000000;
+	if (pfd >= 0) {
+		struct pollfd p = {.fd = pfd, .events = POLLIN};
+		int64_t left = wait_ms;
+
+		while (left > 0 && poll(&p, 1, left > 1000 ? 1000 : (int)left) == 0)
+			left = wait_ms - (mst_now_ns() / 1000000 - t0);
+		close(pfd);
+	}
+	/* and every process of the run is gone */
+	for (;;) {
+		procs = run_procs(bus, run);
+		if (procs && json_array_size(procs) == 0)
+			break;
+		json_decref(procs);
+		if (mst_now_ns() / 1000000 - t0 >= wait_ms) {
+			mst_bus_close(bus);
+			return die(EXIT_EMPTY, "stop: run '%s' has not stopped yet", run);
+		}
+		usleep(20000);
+	}
+	json_decref(procs);
+	mst_bus_close(bus);
+	fprintf(stderr, "muster: run %s stopped%s\n", run,
+		now ? "; its unfinished tasks stay queued (muster run --resume)" : "");
+	return EXIT_OK;
+}
+
+/* muster pause|resume RUN|AGENT: a run's coordinators stop starting tasks and stop
+ * their agents' process groups (SIGSTOP), or one agent's group; the time paused does
+ * not count against timeouts. */
+int cmd_pause(struct cli *cli, int argc, char **argv)
+{
+	int on = !strcmp(argv[0], "pause");
+	const char *what = argc == 2 ? argv[1] : "";
+	uint64_t v;
+	mst_bus *bus;
+	json_t *procs;
+	size_t i, sent = 0, agents = 0;
+	int code;
+
+	if (argc != 2 || (!valid_run(what) && parse_u64(what, &v) < 0))
+		return die(EXIT_USAGE, "usage: muster %s RUN|AGENT", argv[0]);
+	if ((code = cli_open(cli, CLI_EXISTING, &bus)))
+		return code;
+	if (parse_u64(what, &v) == 0 && v > 0 && v < INT32_MAX) {
+		/* an agent: its coordinator stops (or continues) it */
+		json_t *w = NULL;
+
+		procs = run_procs(bus, NULL);
+		for (i = 0; procs && i < json_array_size(procs); i++)
+			if (jpid(json_array_get(procs, i), "pid") == (pid_t)v)
+				w = json_array_get(procs, i);
+		if (!w || strcmp(jstr(w, "role"), "worker")) {
+			json_decref(procs);
+			mst_bus_close(bus);
+			return die(EXIT_NOTFOUND, "%s: %s is not a live agent of a run", argv[0], what);
+		}
+		if (sigqueue(jpid(w, "coordinator"), on ? SIGUSR1 : SIGUSR2,
+			     (union sigval){.sival_int = (int)v}) < 0) {
+			json_decref(procs);
+			mst_bus_close(bus);
+			return die(EXIT_SYSTEM, "%s: cannot signal coordinator %d: %s", argv[0],
+				   (int)jpid(w, "coordinator"), strerror(errno));
+		}
+		fprintf(stderr, "muster: agent %s of run %s %s\n", what, jstr(w, "run"),
+			on ? "paused" : "resumed");
+	} else {
+		char key[MST_NAME_MAX + 1], state[32];
+		const char *ctl = on ? "{\"paused\":true}" : "{\"paused\":false}";
+		pid_t master;
+		int rc = run_state(bus, what, state, sizeof state, &master);
+
+		if (rc < 0 || !master) {
+			mst_bus_close(bus);
+			return rc == MST_ENOTFOUND || rc == 0
+				       ? die(EXIT_NOTFOUND, "%s: run '%s' is not running", argv[0], what)
+				       : fail(rc, "%s: cannot read run '%s'", argv[0], what);
+		}
+		/* for coordinators started later, then for those alive */
+		snprintf(key, sizeof key, "run.%s.ctl", what);
+		if ((rc = mst_kv_set(bus, key, ctl, strlen(ctl), NULL)) < 0) {
+			mst_bus_close(bus);
+			return fail(rc, "%s: run '%s'", argv[0], what);
+		}
+		procs = run_procs(bus, what);
+		for (i = 0; procs && i < json_array_size(procs); i++) {
+			json_t *p = json_array_get(procs, i);
+
+			if (!strcmp(jstr(p, "role"), "coordinator"))
+				sent += sigqueue(jpid(p, "pid"), on ? SIGUSR1 : SIGUSR2,
+						 (union sigval){.sival_int = 0}) == 0;
+			agents += !strcmp(jstr(p, "role"), "worker");
+		}
+		fprintf(stderr, "muster: run %s %s (%zu coordinators, %zu agents)\n", what,
+			on ? "paused" : "resumed", sent, agents);
+	}
+	json_decref(procs);
+	mst_bus_close(bus);
+	return EXIT_OK;
 }

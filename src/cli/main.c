@@ -38,10 +38,16 @@ static const struct {
 	{"doctor", cmd_doctor, "doctor [--json]"},
 	{"stats", cmd_stats, "stats [--json]"},
 	{"run", cmd_run,
-	 "run [--agents N] [--tasks FILE] [--coordinators C] [--timeout DUR] [--retries N] "
-	 "[--results FILE] [--run NAME] [--quiet] -- CMD [ARGS...]"},
+	 "run [--agents N] [--tasks FILE] [--mode exec|pool] [--coordinators C] [--timeout DUR] "
+	 "[--heartbeat DUR] [--retries N] [--max-concurrency N] [--rate R] [--mem SIZE] "
+	 "[--cpu-time DUR] [--nofile N] [--results FILE] [--run NAME] [--quiet] [--progress|--no-progress] "
+	 "-- CMD [ARGS...]"},
+	{"run", cmd_run, "run --standby --run NAME | --resume NAME [--results FILE] [--quiet]"},
 	{"results", cmd_results, "results RUN"},
 	{"ps", cmd_ps, "ps [--json]"},
+	{"stop", cmd_stop, "stop [--now] [--wait DUR|--no-wait] RUN"},
+	{"pause", cmd_pause, "pause RUN|AGENT"},
+	{"resume", cmd_pause, "resume RUN|AGENT"},
 	{"bench", cmd_bench, "bench coordinate --agents N"},
 };
 

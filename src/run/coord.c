@@ -55,6 +55,7 @@
 #define ORPHAN_GRACE_MS 10000
 #define ORPHAN_POLL_MS 20
 #define MEM_CHECK_MS 1000
+#define EOF_GRACE_MS 1000  /* for a pool agent to exit once it closed its stdout */
 #define STOP_GRACE_MS 2000 /* for an idle pool agent to leave at the end of its input */
 
 /* epoll data: kind << 32 | slot */
@@ -82,7 +83,7 @@ struct agent {
 	size_t wlen, woff;
 	char *garbage; /* why it was killed */
 	int gen, quick_deaths;
-	int64_t spawned_ns, respawn_ns;
+	int64_t spawned_ns, respawn_ns, eof_ns;
 };
 
 struct feeder {
@@ -962,10 +963,12 @@ static void pool_readable(struct coord *c, int i)
 			pool_line(c, i, line, len);
 		}
 	} while (n > 0 && !a->garbage);
-	if (n == 0 || (n < 0 && n != -EAGAIN)) { /* its stdout is closed: it is ending */
+	if (n == 0 || (n < 0 && n != -EAGAIN)) {
+		/* its stdout is closed: it is ending (its exit says how), or else it is
+		 * killed in a moment (check_deadlines) */
 		epoll_ctl(c->ep, EPOLL_CTL_DEL, a->out, NULL);
 		close_fd(&a->out);
-		pool_kill(c, i, "the agent closed its stdout");
+		a->eof_ns = mst_now_ns();
 	}
 }
 
@@ -1029,6 +1032,7 @@ static void pool_exited(struct coord *c, int i)
 	a->wlen = a->woff = 0;
 	free(a->garbage);
 	a->garbage = NULL;
+	a->eof_ns = 0;
 	a->pid = 0;
 	if (now - a->spawned_ns < 1000000000LL)
 		a->quick_deaths++;
@@ -1051,7 +1055,8 @@ static int start_task(struct coord *c, mst_msg *m)
 	int i, rc;
 
 	for (i = 0; i < c->slots; i++)
-		if (!c->a[i].busy && (c->pool ? c->a[i].pid > 0 && !c->a[i].garbage : !c->a[i].pid)) {
+		if (!c->a[i].busy &&
+		    (c->pool ? c->a[i].pid > 0 && !c->a[i].garbage && !c->a[i].eof_ns : !c->a[i].pid)) {
 			a = &c->a[i];
 			break;
 		}
@@ -1290,6 +1295,12 @@ static int64_t check_deadlines(struct coord *c, int64_t now)
 				pool_spawn(c, i);
 			else if (a->respawn_ns < next)
 				next = a->respawn_ns;
+		}
+		if (a->pid > 0 && a->eof_ns && !a->garbage) {
+			if (now - a->eof_ns >= EOF_GRACE_MS * 1000000LL)
+				pool_kill(c, i, "the agent closed its stdout");
+			else if (a->eof_ns + EOF_GRACE_MS * 1000000LL < next)
+				next = a->eof_ns + EOF_GRACE_MS * 1000000LL;
 		}
 		if (!a->pid || !a->busy || a->paused_ns || a->timed_out || a->silent)
 			continue;

@@ -913,6 +913,12 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 		if ((rc = load_run(&m)) < 0)
 			goto out;
 		ts = m.ts;
+		if (o->resume) { /* a run resumed by hand is not paused any more */
+			char key[MST_NAME_MAX + 1];
+
+			if (run_name(key, sizeof key, m.run, "ctl") == 0)
+				mst_kv_del(bus, key);
+		}
 	} else {
 		/* a run name is used once: its results would mix with the old ones */
 		char key[MST_NAME_MAX + 1];
