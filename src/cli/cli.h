@@ -84,6 +84,7 @@ int cmd_run(struct cli *, int, char **);
 int cmd_results(struct cli *, int, char **);
 int cmd_ps(struct cli *, int, char **);
 int cmd_stop(struct cli *, int, char **);
+int cmd_pool_echo(struct cli *, int, char **);
 int cmd_pause(struct cli *, int, char **);
 int cmd_bench(struct cli *, int, char **);
 int cmd_coordinator(struct cli *, int, char **);

@@ -490,26 +490,119 @@ static double spawn_floor(const char *prog, int n, int par)
 	return now_s() - t0;
 }
 
+/* muster __pool-echo: a pool agent that replies to each task with its payload (the
+ * agent of `muster bench coordinate --pool`, and a reference for agent writers). */
+int cmd_pool_echo(struct cli *cli, int argc, char **argv)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		json_t *req = json_loadb(line, (size_t)n, 0, NULL), *rep = json_object();
+		char *out;
+
+		json_object_set(rep, "id", json_object_get(req, "id"));
+		json_object_set(rep, "output", json_object_get(req, "payload"));
+		out = json_dumps(rep, JSON_COMPACT);
+		json_decref(req);
+		json_decref(rep);
+		if (!out || printf("%s\n", out) < 0 || fflush(stdout) != 0) {
+			free(out);
+			break;
+		}
+		free(out);
+	}
+	free(line);
+	return EXIT_OK;
+}
+
+/* The pool floor: n request/reply round trips over pipes with one echo agent, one
+ * after the other. */
+static double pipe_floor(const char *self, size_t n)
+{
+	char *argv[] = {(char *)self, "__pool-echo", NULL};
+	posix_spawn_file_actions_t fa;
+	int in[2], out[2], st;
+	char buf[256], req[128];
+	double t0, t;
+	pid_t pid;
+	size_t i;
+	FILE *r;
+
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+		return -1;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	if (posix_spawn(&pid, self, &fa, NULL, argv, environ) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(in[0]);
+	close(out[1]);
+	r = fdopen(out[0], "r");
+	t0 = now_s();
+	for (i = 0; r && i < n; i++) {
+		int len = snprintf(req, sizeof req,
+				   "{\"id\":\"%zu\",\"n\":%zu,\"attempt\":1,\"run\":\"bench\","
+				   "\"payload\":\"task-%zu\"}\n",
+				   i + 1, i, i);
+
+		if (write(in[1], req, (size_t)len) != len || !fgets(buf, sizeof buf, r))
+			break;
+	}
+	t = now_s() - t0;
+	close(in[1]);
+	if (r)
+		fclose(r);
+	waitpid(pid, &st, 0);
+	return i == n ? t : -1;
+}
+
 int cmd_bench(struct cli *cli, int argc, char **argv)
 {
+	static const struct option lo[] = {{"agents", required_argument, 0, 'a'},
+					   {"tasks", required_argument, 0, 't'},
+					   {"pool", no_argument, 0, 'p'},
+					   {0, 0, 0, 0}};
 	char tmpl[] = "/dev/shm/muster-bench-XXXXXX", self[PATH_MAX], path[PATH_MAX + 16];
 	char *cmd[] = {"/bin/echo", "{}", NULL};
+	char *pool_cmd[] = {self, "__pool-echo", NULL};
 	struct run_opts o = {0};
 	struct run_summary s;
 	struct run_tasks ts = {0};
 	mst_bus *bus;
 	uint64_t v;
 	double floor, t0, secs;
-	size_t i, delivered = 0, srclen = 0;
+	size_t i, delivered = 0, srclen = 0, ntasks = 0;
 	char *src = NULL;
-	int rc, agents = 0;
+	int rc, agents = 0, pool = 0, c;
 	ssize_t len;
 
-	if (argc == 4 && !strcmp(argv[1], "coordinate") && !strcmp(argv[2], "--agents") &&
-	    parse_u64(argv[3], &v) == 0 && v >= 1 && v <= 100000)
-		agents = (int)v;
-	else
-		return die(EXIT_USAGE, "usage: muster bench coordinate --agents N");
+	optind = 0;
+	if (argc < 2 || strcmp(argv[1], "coordinate"))
+		return die(EXIT_USAGE, "usage: muster bench coordinate --agents N [--pool [--tasks T]]");
+	argc--;
+	argv++;
+	while ((c = getopt_long(argc, argv, "+:", lo, NULL)) != -1) {
+		if ((c == 'a' || c == 't') && parse_u64(optarg, &v) == 0 && v >= 1 && v <= 100000) {
+			if (c == 'a')
+				agents = (int)v;
+			else
+				ntasks = (size_t)v;
+		} else if (c == 'p') {
+			pool = 1;
+		} else {
+			return die(EXIT_USAGE,
+				   "usage: muster bench coordinate --agents N [--pool [--tasks T]]");
+		}
+	}
+	if (optind != argc || !agents || (ntasks && !pool))
+		return die(EXIT_USAGE, "usage: muster bench coordinate --agents N [--pool [--tasks T]]");
+	if (!ntasks)
+		ntasks = pool ? 1000 : (size_t)agents;
 	if (!mkdtemp(tmpl) && (snprintf(tmpl, sizeof tmpl, "/tmp/muster-bench-XXXXXX"), !mkdtemp(tmpl)))
 		return die(EXIT_SYSTEM, "bench: cannot make a scratch bus: %s", strerror(errno));
 	len = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -517,10 +610,10 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		return die(EXIT_SYSTEM, "bench: cannot find the muster executable");
 	self[len] = 0;
 	raise_nofile();
-	src = malloc((size_t)agents * 24 + 1);
+	src = malloc(ntasks * 24 + 1);
 	if (!src)
 		return die(EXIT_SYSTEM, "bench: out of memory");
-	for (i = 0; i < (size_t)agents; i++) {
+	for (i = 0; i < ntasks; i++) {
 		char line[32];
 		char e[RUN_ERR];
 
@@ -533,11 +626,15 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	o.tasks_len = srclen;
 	if (run_tasks_check(&ts, path, sizeof path) < 0)
 		return die(EXIT_SYSTEM, "bench: %s", path);
-	floor = spawn_floor(cmd[0], agents, agents);
+	/* the floor: bare spawns of a trivial program (exec), or pipe round trips with one
+	 * running agent (pool) */
+	floor = pool ? pipe_floor(self, ntasks) : spawn_floor(cmd[0], agents, agents);
 	if ((rc = mst_bus_open(&bus, tmpl, NULL)) < 0)
 		return fail(rc, "bench: cannot open a scratch bus in %s", tmpl);
 	o.bus_dir = tmpl;
-	o.cmd = cmd;
+	o.cmd = pool ? pool_cmd : cmd;
+	o.mode = pool ? "pool" : NULL;
+	o.warm = pool;
 	o.agents = agents;
 	o.self = self;
 	o.quiet = 1;
@@ -568,7 +665,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 				json_int_t n = r ? json_integer_value(json_object_get(r, "n")) : -1;
 				char want[40];
 
-				snprintf(want, sizeof want, "task-%lld\n", (long long)n);
+				snprintf(want, sizeof want, pool ? "task-%lld" : "task-%lld\n",
+					 (long long)n);
 				if (st && !strcmp(st, "ok") && out && !strcmp(out, want))
 					delivered++;
 				json_decref(r);
@@ -583,12 +681,20 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	snprintf(path, sizeof path, "rm -rf '%s'", tmpl);
 	if (system(path) != 0)
 		fprintf(stderr, "muster: bench: could not remove %s\n", tmpl);
-	printf("{\"agents\":%d,\"seconds\":%.4f,\"delivered\":%zu,\"delivery_pct\":%.3f,"
-	       "\"floor_seconds\":%.4f,\"ratio\":%.3f,\"target_ratio\":1.25,\"floor\":\"%d bare "
-	       "spawns of %s, %d at once\",\"status\":%d}\n",
-	       agents, secs, delivered, 100.0 * (double)delivered / agents, floor,
-	       floor > 0 ? secs / floor : 0, agents, cmd[0], agents, rc);
-	return rc < 0 ? exitcode(rc) : delivered == (size_t)agents ? EXIT_OK : EXIT_EMPTY;
+	if (pool)
+		printf("{\"mode\":\"pool\",\"agents\":%d,\"tasks\":%zu,\"seconds\":%.4f,"
+		       "\"delivered\":%zu,\"delivery_pct\":%.3f,\"target_seconds\":0.05,"
+		       "\"floor_seconds\":%.4f,\"ratio\":%.3f,\"floor\":\"%zu request/reply round "
+		       "trips with one agent over pipes, one after the other\",\"status\":%d}\n",
+		       agents, ntasks, secs, delivered, 100.0 * (double)delivered / (double)ntasks,
+		       floor, floor > 0 ? secs / floor : 0, ntasks, rc);
+	else
+		printf("{\"agents\":%d,\"seconds\":%.4f,\"delivered\":%zu,\"delivery_pct\":%.3f,"
+		       "\"floor_seconds\":%.4f,\"ratio\":%.3f,\"target_ratio\":1.25,\"floor\":\"%d "
+		       "bare spawns of %s, %d at once\",\"status\":%d}\n",
+		       agents, secs, delivered, 100.0 * (double)delivered / agents, floor,
+		       floor > 0 ? secs / floor : 0, agents, cmd[0], agents, rc);
+	return rc < 0 ? exitcode(rc) : delivered == ntasks ? EXIT_OK : EXIT_EMPTY;
 }
 
 /* The live processes of run (or of every run, run NULL) as registered, or NULL. */

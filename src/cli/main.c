@@ -48,7 +48,7 @@ static const struct {
 	{"stop", cmd_stop, "stop [--now] [--wait DUR|--no-wait] RUN"},
 	{"pause", cmd_pause, "pause RUN|AGENT"},
 	{"resume", cmd_pause, "resume RUN|AGENT"},
-	{"bench", cmd_bench, "bench coordinate --agents N"},
+	{"bench", cmd_bench, "bench coordinate --agents N [--pool [--tasks T]]"},
 };
 
 static int usage(FILE *f, int code)
@@ -133,6 +133,9 @@ int main(int argc, char **argv)
 	/* a coordinator of a run, started by its master (not listed: not for people) */
 	if (!strcmp(argv[i], "__coordinator"))
 		return cmd_coordinator(&cli, argc - i, argv + i);
+	/* the echo agent of pool benchmarks */
+	if (!strcmp(argv[i], "__pool-echo"))
+		return finish(cmd_pool_echo(&cli, argc - i, argv + i));
 	for (c = 0; c < sizeof commands / sizeof commands[0]; c++) {
 		if (!strcmp(argv[i], commands[c].name)) {
 			int j;

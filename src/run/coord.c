@@ -111,6 +111,8 @@ struct coord {
 	int slots, running, cap, cap_max;
 	double rate, tokens; /* task starts per second (this coordinator's share) */
 	int64_t tokens_ns;
+	uint64_t *acks; /* results recorded, their messages not acknowledged yet */
+	size_t nacks, acks_cap;
 	mst_msg *pending; /* taken from the queue, not started yet (paused, rate) */
 	size_t npending;
 	int ep, paused, stopping, interrupted;
@@ -526,6 +528,32 @@ static void degrade(struct coord *c, const char *what)
 	c->cap = cap;
 }
 
+/* Acknowledges the messages of recorded results together, once per turn of the loop:
+ * one commit for many. Should the coordinator die before, the tasks come back and
+ * whoever takes them finds their results (start_task). */
+static void ack_later(struct coord *c, uint64_t id)
+{
+	if (c->nacks == c->acks_cap) {
+		size_t cap = c->acks_cap ? c->acks_cap * 2 : 64;
+		uint64_t *p = realloc(c->acks, cap * sizeof *p);
+
+		if (!p) {
+			mst_ack(c->bus, id);
+			return;
+		}
+		c->acks = p;
+		c->acks_cap = cap;
+	}
+	c->acks[c->nacks++] = id;
+}
+
+static void flush_acks(struct coord *c)
+{
+	if (c->nacks)
+		mst_settle_batch(c->bus, MST_SETTLE_ACK, c->acks, c->nacks, 0, NULL);
+	c->nacks = 0;
+}
+
 /* Records the result of the task of a (finished or never started) and settles its
  * message; or, when it failed and may be retried, gives it back for another attempt
  * after a backoff. */
@@ -572,7 +600,7 @@ static void finish_task(struct coord *c, struct agent *a, const char *status, in
 		mst_nack(c->bus, a->msg_id, 1000); /* someone records it later */
 		return;
 	}
-	mst_ack(c->bus, a->msg_id);
+	ack_later(c, a->msg_id);
 }
 
 /* The task of a is over: its slot takes another. */
@@ -1484,6 +1512,7 @@ int run_coordinator(const char *bus_dir, const char *run, int slots)
 			if (live && c.stop_ns + STOP_GRACE_MS * 1000000LL < next)
 				next = c.stop_ns + STOP_GRACE_MS * 1000000LL;
 		}
+		flush_acks(&c);
 		feeder_update(&c);
 		if (next != INT64_MAX && next < now)
 			next = now;
@@ -1547,6 +1576,8 @@ int run_coordinator(const char *bus_dir, const char *run, int slots)
 			}
 		}
 	}
+	flush_acks(&c);
+	free(c.acks);
 	pthread_mutex_lock(&c.f.mu);
 	c.f.stop = 1;
 	pthread_cond_signal(&c.f.cv);

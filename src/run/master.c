@@ -840,6 +840,33 @@ static void summarize(struct master *m, int64_t t_end, struct run_summary *sum)
 	}
 }
 
+/* Waits (up to a minute) until n agents of the run are registered: pool agents are
+ * long-lived, and a warm start times the tasks only. */
+static int wait_agents(struct master *m, int n)
+{
+	static const char role[] = "\"role\":\"worker\"";
+	char prefix[MST_NAME_MAX + 1];
+	int64_t t0 = run_wall_ms();
+	int rc;
+
+	if ((rc = run_name(prefix, sizeof prefix, m->run, "proc.")) < 0)
+		return rc;
+	while (run_wall_ms() - t0 < 60000) {
+		mst_kv *kv;
+		size_t k, cnt, workers = 0;
+
+		if ((rc = mst_kv_list(m->bus, prefix, &kv, &cnt)) < 0)
+			return rc;
+		for (k = 0; k < cnt; k++)
+			workers += memmem(kv[k].value, kv[k].len, role, sizeof role - 1) != NULL;
+		mst_kv_list_free(kv, cnt);
+		if (workers >= (size_t)n)
+			return 0;
+		usleep(2000);
+	}
+	return MST_ETIMEOUT;
+}
+
 static int live_coordinators(const struct master *m)
 {
 	int k, n = 0;
@@ -1015,10 +1042,14 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 				"%d coordinators adopted\n",
 				m.run, (int)getpid(), m.ndone, ts->n, live_coordinators(&m));
 	}
-	if ((rc = release_ready(&m)) < 0) {
+	if (!o->warm && (rc = release_ready(&m)) < 0) {
 		fprintf(stderr, "muster: run %s: cannot queue the tasks: %s\n", m.run,
 			mst_strerror(rc));
 		goto out;
+	}
+	if (takeover) { /* when the run was carried on (muster validate measures it) */
+		json_object_set_new(m.meta, "takeover_ms", json_integer(run_wall_ms()));
+		write_meta(&m, "running", -1);
 	}
 
 	pthread_mutex_init(&f.mu, NULL);
@@ -1040,6 +1071,14 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 		slots_left -= m.co[k].slots;
 		n--;
 		start_coordinator(&m, k);
+	}
+	if (o->warm) {
+		/* the agents first, then the tasks, which are timed from then on */
+		if ((rc = wait_agents(&m, m.agents)) < 0 || (rc = release_ready(&m)) < 0) {
+			fprintf(stderr, "muster: run %s: cannot start: %s\n", m.run, mst_strerror(rc));
+			stop_run(&m, 2);
+		}
+		m.t0 = m.t_start = run_wall_ms();
 	}
 	m.progress = o->progress;
 	while (m.ndone < ts->n && !(m.stopping && live_coordinators(&m) == 0)) {

@@ -166,6 +166,7 @@ struct run_opts {
 	int quiet;	     /* no summary on stderr */
 	int progress;	     /* a live progress line on stderr (a terminal) */
 	const char *self;    /* the muster executable, to start coordinators */
+	int warm;	     /* pool: queue the tasks once every agent is up (benchmarks) */
 };
 
 /* Runs the tasks ts to the end as run o->run: 0 when every task succeeded, 1 when
