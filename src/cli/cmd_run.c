@@ -212,8 +212,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 				return die(EXIT_USAGE, "run: invalid --nofile '%s' (3 or more)", optarg);
 			break;
 		case 'm':
-			if (strcmp(optarg, "exec") && strcmp(optarg, "pool"))
-				return die(EXIT_USAGE, "run: invalid --mode '%s' (exec or pool)",
+			if (strcmp(optarg, "exec") && strcmp(optarg, "pool") && strcmp(optarg, "bus"))
+				return die(EXIT_USAGE, "run: invalid --mode '%s' (exec, pool or bus)",
 					   optarg);
 			o.mode = optarg;
 			break;

@@ -102,7 +102,8 @@ struct coord {
 	const char *dir, *run;
 	char queue[MST_NAME_MAX + 1];
 	char **cmd;
-	int pool;
+	int pool;    /* long-lived agents: pool or bus mode */
+	int busmode; /* bus mode: the agents take their tasks from the queue themselves */
 	int64_t timeout_ms, heartbeat_ms;
 	int retries;
 	struct rlimit mem, cpu, nofile;
@@ -331,7 +332,7 @@ static void feeder_update(struct coord *c)
 		want = c->cap - c->running;
 	if (c->rate > 0 && (int)c->tokens < want)
 		want = (int)c->tokens;
-	if (c->paused || c->stopping)
+	if (c->paused || c->stopping || c->busmode)
 		want = 0;
 	want -= (int)c->npending;
 	pthread_mutex_lock(&c->f.mu);
@@ -409,7 +410,7 @@ static char **agent_env(const struct coord *c, const struct agent *a, int slot, 
 
 	while (environ[n])
 		n++;
-	env = calloc(n + 10, sizeof *env);
+	env = calloc(n + 12, sizeof *env);
 	if (!env)
 		return NULL;
 	for (i = 0; i < n; i++)
@@ -417,10 +418,17 @@ static char **agent_env(const struct coord *c, const struct agent *a, int slot, 
 		    strncmp(environ[i], "MUSTER_ATTEMPT=", 15) &&
 		    strncmp(environ[i], "MUSTER_BUS=", 11) && strncmp(environ[i], "MUSTER_MODE=", 12) &&
 		    strncmp(environ[i], "MUSTER_AGENT=", 13) &&
+		    strncmp(environ[i], "MUSTER_QUEUE=", 13) &&
+		    strncmp(environ[i], "MUSTER_REPLIES=", 15) &&
 		    strncmp(environ[i], "MUSTER_HEARTBEAT=", 17))
 			if (!(env[j++] = strdup(environ[i])))
 				bad = 1;
-	if (c->pool) {
+	if (c->busmode) {
+		bad |= asprintf(&env[j++], "MUSTER_MODE=bus") < 0;
+		bad |= asprintf(&env[j++], "MUSTER_AGENT=%d", slot) < 0;
+		bad |= asprintf(&env[j++], "MUSTER_QUEUE=%s", c->queue) < 0;
+		bad |= asprintf(&env[j++], "MUSTER_REPLIES=run.%s.replies", c->run) < 0;
+	} else if (c->pool) {
 		bad |= asprintf(&env[j++], "MUSTER_MODE=pool") < 0;
 		bad |= asprintf(&env[j++], "MUSTER_AGENT=%d", slot) < 0;
 	} else {
@@ -844,29 +852,49 @@ static void pool_spawn(struct coord *c, int i)
 	pool_errpath(c, a, i, errpath, sizeof errpath);
 	argv = agent_argv(c->cmd, NULL);
 	env = argv ? agent_env(c, a, i, NULL) : NULL;
-	if (!env || pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
-	    (fds[2] = open_io(errpath, 0, NULL, 0)) < 0) {
-		rc = env ? errno : ENOMEM;
+	if (!env) {
+		rc = ENOMEM;
 		goto fail;
 	}
-	fds[0] = in[0];
-	fds[1] = out[1];
+	if ((fds[2] = open_io(errpath, 0, NULL, 0)) < 0) {
+		rc = -fds[2];
+		fds[2] = -1;
+		goto fail;
+	}
+	if (c->busmode) {
+		/* it talks to the bus: nothing on stdin, its output kept with its stderr */
+		if ((in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+			rc = errno;
+			goto fail;
+		}
+		fds[0] = in[0];
+		fds[1] = fds[2];
+	} else {
+		if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+			rc = errno;
+			goto fail;
+		}
+		fds[0] = in[0];
+		fds[1] = out[1];
+	}
 	if ((rc = spawn(c, argv, env, fds, &a->pid))) {
 		a->pid = 0;
 		goto fail;
 	}
 	a->pidfd = pidfd_open_(a->pid);
-	a->in = in[1];
-	a->out = out[0];
-	in[1] = out[0] = -1;
-	fcntl(a->in, F_SETFL, O_NONBLOCK);
-	fcntl(a->out, F_SETFL, O_NONBLOCK);
 	ev.events = EPOLLIN;
 	ev.data.u64 = EV(EV_PIDFD, i);
 	if (a->pidfd >= 0)
 		epoll_ctl(c->ep, EPOLL_CTL_ADD, a->pidfd, &ev);
-	ev.data.u64 = EV(EV_OUT, i);
-	epoll_ctl(c->ep, EPOLL_CTL_ADD, a->out, &ev);
+	if (!c->busmode) {
+		a->in = in[1];
+		a->out = out[0];
+		in[1] = out[0] = -1;
+		fcntl(a->in, F_SETFL, O_NONBLOCK);
+		fcntl(a->out, F_SETFL, O_NONBLOCK);
+		ev.data.u64 = EV(EV_OUT, i);
+		epoll_ctl(c->ep, EPOLL_CTL_ADD, a->out, &ev);
+	}
 	a->spawned_ns = mst_now_ns();
 	a->respawn_ns = 0;
 	register_worker(c, a, i);
@@ -1207,7 +1235,8 @@ static int read_meta(struct coord *c, pid_t *master)
 	for (i = 0; c->cmd && i < n; i++)
 		c->cmd[i] = strdup(json_string_value(json_array_get(cmd, i)) ?: "");
 	mode = json_string_value(json_object_get(o, "mode"));
-	c->pool = mode && !strcmp(mode, "pool");
+	c->busmode = mode && !strcmp(mode, "bus");
+	c->pool = c->busmode || (mode && !strcmp(mode, "pool"));
 	c->timeout_ms = json_int(o, "timeout_ms");
 	c->heartbeat_ms = json_int(o, "heartbeat_ms");
 	v = json_object_get(o, "retries");
@@ -1500,6 +1529,11 @@ int run_coordinator(const char *bus_dir, const char *run, int slots)
 					/* an idle pool agent: end of input says goodbye */
 					epoll_ctl(c.ep, EPOLL_CTL_DEL, a->in, NULL);
 					close_fd(&a->in);
+				}
+				if (c.busmode && a->pid > 0 && !a->garbage) {
+					/* a bus agent is asked to leave */
+					kill(-a->pid, SIGTERM);
+					a->garbage = strdup("the run is stopping");
 				}
 				/* one that does not leave in time is killed */
 				if (c.pool && a->pid > 0 && !a->busy &&

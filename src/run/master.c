@@ -45,6 +45,7 @@
 #define FOLLOW_MAX 256
 #define EV_SIGNAL 1
 #define EV_FOLLOW 2
+#define EV_REPLY 3
 #define EV_COORD 16 /* + the coordinator's slot */
 #define PROGRESS_MS 200
 
@@ -87,6 +88,13 @@ struct master {
 	int stopping; /* 1: drain (SIGTERM), 2: now (SIGINT, SIGHUP) */
 	int status;   /* 128 + the signal that stopped the run */
 	int64_t t0, t_start;
+	/* bus mode: agents take tasks themselves and send replies to run.R.replies */
+	int bus_mode, retries;
+	char replies[MST_NAME_MAX + 1];
+	int *attempts;	 /* per task: replies and losses counted */
+	size_t *by_id;	 /* hash of task ids: index + 1, 0 empty */
+	size_t nby_id;
+	int64_t lost_check;
 	/* the progress bar */
 	int progress;
 	int64_t last_draw;
@@ -534,6 +542,219 @@ static void on_child(struct master *m, pid_t pid, int st)
 	on_orphan(m, pid, st);
 }
 
+/* --- bus mode ------------------------------------------------------------------------ */
+
+/* The replier thread: takes the agents' replies from run.R.replies for the loop. */
+struct replier {
+	pthread_mutex_t mu;
+	int efd, stop, err;
+	const char *dir;
+	char queue[MST_NAME_MAX + 1];
+	mst_msg *q;
+	size_t qn, qcap;
+};
+
+static void *replier_main(void *arg)
+{
+	struct replier *r = arg;
+	mst_recv_opts ro = {.wait_ms = 200};
+	mst_msg msgs[64];
+	uint64_t one = 1;
+	mst_bus *bus;
+	size_t got, i;
+	int rc;
+
+	if ((rc = mst_bus_open(&bus, r->dir, NULL)) < 0) {
+		r->err = rc;
+		goto out;
+	}
+	while (!__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST)) {
+		rc = mst_recv(bus, r->queue, &ro, msgs, 64, &got);
+		if (rc == MST_ETIMEOUT)
+			continue;
+		if (rc < 0) {
+			r->err = rc;
+			break;
+		}
+		pthread_mutex_lock(&r->mu);
+		if (r->qn + got > r->qcap) {
+			size_t cap = (r->qn + got) * 2;
+			mst_msg *q = realloc(r->q, cap * sizeof *q);
+
+			if (!q) {
+				pthread_mutex_unlock(&r->mu);
+				for (i = 0; i < got; i++) /* they come back when we are gone */
+					mst_msg_free(&msgs[i]);
+				r->err = -ENOMEM;
+				break;
+			}
+			r->q = q;
+			r->qcap = cap;
+		}
+		memcpy(r->q + r->qn, msgs, got * sizeof *msgs);
+		r->qn += got;
+		pthread_mutex_unlock(&r->mu);
+		if (write(r->efd, &one, sizeof one) < 0)
+			break;
+	}
+	mst_bus_close(bus);
+out:
+	if (r->err && write(r->efd, &one, sizeof one) < 0)
+		return NULL;
+	return NULL;
+}
+
+static size_t hash_id(const char *s)
+{
+	size_t h = 14695981039346656037ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+/* The index of the task whose id is id, or SIZE_MAX. */
+static size_t find_task(const struct master *m, const char *id)
+{
+	size_t h, k;
+
+	if (!m->nby_id)
+		return SIZE_MAX;
+	for (h = hash_id(id) % m->nby_id, k = 0; k < m->nby_id; h = (h + 1) % m->nby_id, k++) {
+		size_t v = m->by_id[h];
+
+		if (!v)
+			return SIZE_MAX;
+		if (!strcmp(m->ts->v[v - 1].id, id))
+			return v - 1;
+	}
+	return SIZE_MAX;
+}
+
+static int index_ids(struct master *m)
+{
+	size_t i, h;
+
+	m->nby_id = m->ts->n * 2 + 1;
+	m->by_id = calloc(m->nby_id, sizeof *m->by_id);
+	m->attempts = calloc(m->ts->n + 1, sizeof *m->attempts);
+	if (!m->by_id || !m->attempts)
+		return -ENOMEM;
+	for (i = 0; i < m->ts->n; i++) {
+		for (h = hash_id(m->ts->v[i].id) % m->nby_id; m->by_id[h]; h = (h + 1) % m->nby_id)
+			;
+		m->by_id[h] = i + 1;
+	}
+	return 0;
+}
+
+/* Sends task idx again (after a failed reply, or lost), with a key of its own. */
+static int resend(struct master *m, size_t idx, int64_t delay_ms)
+{
+	char key[48], *data = run_task_encode(&m->ts->v[idx], idx);
+	mst_send_opts so = {.priority = m->ts->v[idx].priority, .delay_ms = delay_ms, .key = key};
+	int rc;
+
+	if (!data)
+		return -ENOMEM;
+	snprintf(key, sizeof key, "t.%zu.%d", idx, m->attempts[idx]);
+	rc = mst_send(m->bus, m->queue, data, strlen(data), &so, NULL);
+	free(data);
+	return rc;
+}
+
+/* A reply of a bus agent: its task's result, recorded (then published, and counted
+ * by on_result like any other), or another attempt. */
+static void on_reply(struct master *m, const mst_msg *msg)
+{
+	struct run_pool_reply r;
+	struct run_result res = {0};
+	char err[RUN_ERR];
+	size_t idx;
+	int retries;
+
+	if (run_pool_reply_parse(msg->data, msg->len, &r, err, sizeof err) < 0) {
+		fprintf(stderr, "muster: run %s: a reply on %s is not one (%s); dropped\n", m->run,
+			m->replies, err);
+		return;
+	}
+	if (r.kind != RUN_POOL_REPLY || (idx = find_task(m, r.id)) == SIZE_MAX) {
+		if (r.kind == RUN_POOL_REPLY)
+			fprintf(stderr, "muster: run %s: a reply for task '%.64s', which it has not; "
+					"dropped\n", m->run, r.id);
+		run_pool_reply_clear(&r);
+		return;
+	}
+	if (m->done[idx]) {
+		run_pool_reply_clear(&r);
+		return;
+	}
+	m->attempts[idx]++;
+	retries = m->ts->v[idx].retries >= 0 ? m->ts->v[idx].retries : m->retries;
+	if (!r.ok && m->attempts[idx] <= retries) {
+		int a = m->attempts[idx] - 1;
+		int64_t delay = 100LL << (a < 7 ? a : 7);
+
+		if (resend(m, idx, delay > 10000 ? 10000 : delay) < 0)
+			fprintf(stderr, "muster: run %s: cannot send task %s again\n", m->run, r.id);
+		run_pool_reply_clear(&r);
+		return;
+	}
+	res.idx = idx;
+	res.id = m->ts->v[idx].id;
+	res.status = r.ok ? "ok" : "failed";
+	res.exit_code = r.exit_code;
+	res.reason = r.ok ? NULL : r.error ? r.error : "the agent said failed";
+	res.output = r.output;
+	res.output_len = r.output_len;
+	res.attempts = m->attempts[idx];
+	res.start_ms = msg->sent_ms;
+	record(m, &res);
+	run_pool_reply_clear(&r);
+}
+
+/* Bus mode, once a second: when the queue and the replies are empty but tasks that
+ * were queued have no result, their agents acknowledged them without a reply (or
+ * they were dead-lettered): they are sent again, or failed once out of attempts. */
+static void check_lost(struct master *m, struct replier *rp)
+{
+	mst_queue_info q, r;
+	size_t i, lost = 0;
+	int64_t now = run_wall_ms();
+
+	if (now - m->lost_check < 1000)
+		return;
+	m->lost_check = now;
+	pthread_mutex_lock(&rp->mu);
+	i = rp->qn;
+	pthread_mutex_unlock(&rp->mu);
+	if (i || mst_queue_stat(m->bus, m->queue, &q) < 0 || q.ready + q.leased + q.delayed ||
+	    (mst_queue_stat(m->bus, m->replies, &r) == 0 && r.ready + r.leased + r.delayed))
+		return;
+	for (i = 0; i < m->ts->n; i++) {
+		const struct run_task *t = &m->ts->v[i];
+		int retries = t->retries >= 0 ? t->retries : m->retries;
+
+		if (m->done[i] || m->waiting[i])
+			continue;
+		lost++;
+		if (++m->attempts[i] <= retries) {
+			resend(m, i, 0);
+		} else {
+			struct run_result res = {.idx = i, .id = t->id, .status = "failed",
+						 .exit_code = -1, .attempts = m->attempts[i],
+						 .start_ms = now,
+						 .reason = "taken by an agent that acknowledged it "
+							   "without a reply"};
+
+			record(m, &res);
+		}
+	}
+	if (lost)
+		fprintf(stderr, "muster: run %s: %zu tasks were taken without a reply; sent again "
+				"or failed\n", m->run, lost);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -638,6 +859,9 @@ static int load_run(struct master *m)
 		return MST_ECORRUPT;
 	}
 	m->agents = (int)json_integer_value(json_object_get(m->meta, "agents"));
+	m->retries = (int)json_integer_value(json_object_get(m->meta, "retries"));
+	m->bus_mode = json_string_value(json_object_get(m->meta, "mode")) &&
+		      !strcmp(json_string_value(json_object_get(m->meta, "mode")), "bus");
 	m->nco = (int)json_integer_value(json_object_get(m->meta, "coordinators"));
 	m->t0 = json_integer_value(json_object_get(m->meta, "started_ms"));
 	if (m->agents < 1 || m->nco < 1 || m->nco > m->agents) {
@@ -896,6 +1120,9 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 {
 	struct master m = {.bus = bus, .ts = ts, .o = o, .ep = -1};
 	struct follower f = {.efd = -1};
+	struct replier rp = {.efd = -1};
+	pthread_t rth;
+	int replier = 0;
 	char lockname[MST_NAME_MAX + 1];
 	struct epoll_event evs[64], ev;
 	mst_lock *lock = NULL;
@@ -962,6 +1189,8 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 			goto out;
 		}
 		m.agents = o->agents;
+		m.retries = o->retries;
+		m.bus_mode = o->mode && !strcmp(o->mode, "bus");
 		m.nco = o->coordinators > 0 ? o->coordinators : (o->agents + 249) / 250;
 		if (m.nco > o->agents)
 			m.nco = o->agents;
@@ -985,7 +1214,8 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 			}
 		}
 	}
-	if ((rc = make_graph(&m)) < 0)
+	if ((rc = make_graph(&m)) < 0 || (m.bus_mode && (rc = index_ids(&m)) < 0) ||
+	    (rc = run_name(m.replies, sizeof m.replies, m.run, "replies")) < 0)
 		goto out;
 	m.co = calloc((size_t)m.nco, sizeof *m.co);
 	if (!m.co) {
@@ -1015,8 +1245,21 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 	ev.data.u64 = EV_FOLLOW;
 	epoll_ctl(m.ep, EPOLL_CTL_ADD, f.efd, &ev);
 
-	if ((rc = write_meta(&m, "running", -1)) < 0 ||
-	    (rc = mst_queue_config(bus, m.queue, 1000000, 24LL * 3600 * 1000, NULL)) < 0) {
+	{
+		/* bus mode: the agents hold the leases; a task's lease is its timeout, and
+		 * one that keeps timing out goes to the dead letters (then counts as lost) */
+		int64_t lease = 24LL * 3600 * 1000;
+		json_int_t tmo = json_integer_value(json_object_get(m.meta, "timeout_ms"));
+		uint32_t max_att = 1000000;
+
+		if (m.bus_mode && tmo > 0)
+			lease = tmo;
+		if (m.bus_mode)
+			max_att = (uint32_t)m.retries + 1;
+		if ((rc = write_meta(&m, "running", -1)) == 0)
+			rc = mst_queue_config(bus, m.queue, max_att, lease, NULL);
+	}
+	if (rc < 0) {
 		fprintf(stderr, "muster: run %s: %s\n", m.run, mst_strerror(rc));
 		goto out;
 	}
@@ -1059,6 +1302,23 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 		goto out;
 	}
 	follower = 1;
+	if (m.bus_mode) {
+		rp.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		ev.events = EPOLLIN;
+		ev.data.u64 = EV_REPLY;
+		if (rp.efd < 0 || epoll_ctl(m.ep, EPOLL_CTL_ADD, rp.efd, &ev) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		pthread_mutex_init(&rp.mu, NULL);
+		rp.dir = o->bus_dir;
+		memcpy(rp.queue, m.replies, sizeof rp.queue);
+		if ((rc = pthread_create(&rth, NULL, replier_main, &rp))) {
+			rc = -rc;
+			goto out;
+		}
+		replier = 1;
+	}
 	slots_left = m.agents;
 	for (k = 0; k < m.nco; k++)
 		if (m.co[k].pid > 0)
@@ -1082,7 +1342,7 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 	}
 	m.progress = o->progress;
 	while (m.ndone < ts->n && !(m.stopping && live_coordinators(&m) == 0)) {
-		n = epoll_wait(m.ep, evs, 64, m.progress ? PROGRESS_MS : -1);
+		n = epoll_wait(m.ep, evs, 64, m.progress ? PROGRESS_MS : m.bus_mode ? 1000 : -1);
 		for (k = 0; k < n; k++) {
 			uint64_t d = evs[k].data.u64;
 
@@ -1125,6 +1385,37 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 					m.status = 111;
 					stop_run(&m, 2);
 				}
+			} else if (d == EV_REPLY) {
+				mst_msg *q;
+				uint64_t *ids, v;
+				size_t qn;
+
+				if (read(rp.efd, &v, sizeof v) < 0 && errno != EAGAIN)
+					break;
+				pthread_mutex_lock(&rp.mu);
+				q = rp.q;
+				qn = rp.qn;
+				rp.q = NULL;
+				rp.qn = rp.qcap = 0;
+				pthread_mutex_unlock(&rp.mu);
+				ids = malloc((qn + 1) * sizeof *ids);
+				for (i = 0; i < qn; i++) {
+					on_reply(&m, &q[i]);
+					if (ids)
+						ids[i] = q[i].id;
+					mst_msg_free(&q[i]);
+				}
+				/* handled: a reply is recorded before it is acknowledged */
+				if (ids && qn)
+					mst_settle_batch(bus, MST_SETTLE_ACK, ids, qn, 0, NULL);
+				free(ids);
+				free(q);
+				if (rp.err) {
+					fprintf(stderr, "muster: run %s: taking replies: %s\n", m.run,
+						mst_strerror(rp.err));
+					m.status = 111;
+					stop_run(&m, 2);
+				}
 			} else if (d >= EV_COORD && d - EV_COORD < (uint64_t)m.nco) {
 				int c = (int)(d - EV_COORD);
 
@@ -1133,6 +1424,8 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 					coordinator_gone(&m, c, -1);
 			}
 		}
+		if (m.bus_mode && !m.stopping)
+			check_lost(&m, &rp);
 		if (m.progress)
 			draw_progress(&m, 0);
 	}
@@ -1188,6 +1481,15 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 		rmdir(m.rundir);
 	}
 out:
+	if (replier) {
+		__atomic_store_n(&rp.stop, 1, __ATOMIC_SEQ_CST);
+		pthread_join(rth, NULL);
+		for (i = 0; i < rp.qn; i++) /* not handled: they come back to whoever follows */
+			mst_msg_free(&rp.q[i]);
+		free(rp.q);
+	}
+	if (rp.efd >= 0)
+		close(rp.efd);
 	if (follower) {
 		__atomic_store_n(&f.stop, 1, __ATOMIC_SEQ_CST);
 		pthread_join(th, NULL);
@@ -1211,6 +1513,8 @@ out:
 	free(m.done);
 	free(m.dur_ms);
 	free(m.co);
+	free(m.attempts);
+	free(m.by_id);
 	json_decref(m.meta);
 	run_tasks_free(&m.own);
 	mst_lock_release(lock);
