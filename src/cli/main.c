@@ -38,7 +38,7 @@ static const struct {
 	{"doctor", cmd_doctor, "doctor [--json]"},
 	{"stats", cmd_stats, "stats [--json]"},
 	{"run", cmd_run,
-	 "run [--agents N] [--tasks FILE] [--mode exec|pool] [--coordinators C] [--timeout DUR] "
+	 "run [--agents N] [--tasks FILE] [--mode exec|pool|bus] [--coordinators C] [--timeout DUR] "
 	 "[--heartbeat DUR] [--retries N] [--max-concurrency N] [--rate R] [--mem SIZE] "
 	 "[--cpu-time DUR] [--nofile N] [--results FILE] [--run NAME] [--quiet] [--progress|--no-progress] "
 	 "-- CMD [ARGS...]"},
