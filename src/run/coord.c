@@ -569,6 +569,7 @@ static void finish_task(struct coord *c, struct agent *a, const char *status, in
 			int sig, const char *reason, int may_retry, const char *out, size_t outlen,
 			int out_trunc, const char *err, size_t errlen)
 {
+	char kept[PATH_MAX + 16];
 	struct run_result r = {0};
 	int retries, rc;
 
@@ -599,6 +600,15 @@ static void finish_task(struct coord *c, struct agent *a, const char *status, in
 	r.output = out;
 	r.output_len = outlen;
 	r.output_truncated = out_trunc;
+	if (out_trunc) {
+		/* the whole output stays in the run's directory, named in the result */
+		char path[PATH_MAX];
+
+		if (run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "out") == 0 &&
+		    snprintf(kept, sizeof kept, "%s/%zu.out", c->rundir, a->idx) < (int)sizeof kept &&
+		    rename(path, kept) == 0)
+			r.output_file = kept;
+	}
 	r.err = err;
 	r.err_len = errlen;
 	rc = run_result_record(c->bus, c->run, &r);
@@ -972,6 +982,7 @@ static void pool_line(struct coord *c, int i, const char *line, size_t len)
 	struct agent *a = &c->a[i];
 	struct run_pool_reply r;
 	char err[RUN_ERR], why[RUN_ERR + 64];
+	int trunc = 0;
 
 	if (run_pool_reply_parse(line, len, &r, err, sizeof err) < 0) {
 		snprintf(why, sizeof why, "the agent wrote garbage: %s", err);
@@ -991,11 +1002,29 @@ static void pool_line(struct coord *c, int i, const char *line, size_t len)
 		pool_kill(c, i, why);
 		return;
 	}
+	if (r.output_len > OUT_MAX) {
+		/* too long for a result: the whole output goes into a file beside it */
+		char path[PATH_MAX];
+		int fd;
+
+		if (run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "out") == 0 &&
+		    (fd = open_io(path, 0, NULL, 0)) >= 0) {
+			size_t off = 0;
+			ssize_t w;
+
+			while (off < r.output_len &&
+			       (w = write(fd, r.output + off, r.output_len - off)) > 0)
+				off += (size_t)w;
+			close(fd);
+		}
+		trunc = 1;
+	}
 	if (r.ok)
-		finish_task(c, a, "ok", r.exit_code, 0, NULL, 0, r.output, r.output_len, 0, NULL, 0);
+		finish_task(c, a, "ok", r.exit_code, 0, NULL, 0, r.output,
+			    trunc ? OUT_MAX : r.output_len, trunc, NULL, 0);
 	else
 		finish_task(c, a, "failed", r.exit_code, 0, r.error ? r.error : "the agent said failed",
-			    1, r.output, r.output_len, 0, NULL, 0);
+			    1, r.output, trunc ? OUT_MAX : r.output_len, trunc, NULL, 0);
 	run_pool_reply_clear(&r);
 	clear_task(c, a);
 }

@@ -113,6 +113,8 @@ char *run_result_json(const struct run_result *r)
 	set_text(o, "output", r->output ? r->output : "", r->output ? r->output_len : 0);
 	if (r->output_truncated)
 		json_object_set_new(o, "output_truncated", json_true());
+	if (r->output_file)
+		json_object_set_new(o, "output_file", json_string(r->output_file));
 	if (r->err_len)
 		set_text(o, "stderr", r->err, r->err_len);
 	json_object_set_new(o, "attempts", json_integer(r->attempts));

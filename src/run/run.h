@@ -94,6 +94,7 @@ struct run_result {
 	const char *output; /* the agent's stdout */
 	size_t output_len;
 	int output_truncated;
+	const char *output_file; /* where the whole output is kept when truncated, or NULL */
 	const char *err; /* the agent's stderr (its end) */
 	size_t err_len;
 	int attempts;
