@@ -13,8 +13,8 @@
 # and then checks the results by task id: every id reported exactly once (from the
 # output of whoever carried the run to its end), all ok, and `muster results` agrees.
 # Recovery, from the fault to work resumed:
-#   coord*   the first task started by a replacement coordinator, and the last of
-#            the dead coordinators' tasks started again
+#   coord*   the replacements registered, the first task they started, and the
+#            dead coordinators' tasks started again: whichever came last
 #   master   the standby's takeover (run.R.meta takeover_ms) after the kill
 #   sigstop  the stopped task's next attempt started, less the timeout
 #   all      the resumed master's takeover after the kill (the kill to --resume gap
@@ -63,6 +63,7 @@ fail=0
 printf '%-8s %7s %7s %5s %5s %5s %10s %10s\n' scenario tasks ok lost dup fail recovery target >&2
 for sc in "${scenarios[@]}"; do
 	bus=$(mktemp -d /dev/shm/muster-faults-XXXXXX)
+	replaced_ms=0 resume_ms=0 stopped_task=
 	run=f$sc
 	seq 1 "$tasks" >"$bus/tasks"
 	extra=()
@@ -86,13 +87,20 @@ for sc in "${scenarios[@]}"; do
 	kill_ms=$(now_ms)
 	final=$bus/out1
 	case "$sc" in
-	coord1)
-		victims=$(awk '$2 == "coordinator" {print $1}' <<<"$before" | head -1)
+	coord1 | coord2)
+		victims=$(awk '$2 == "coordinator" {print $1}' <<<"$before" | head -"${sc#coord}")
 		kill -9 $victims
-		;;
-	coord2)
-		victims=$(awk '$2 == "coordinator" {print $1}' <<<"$before" | head -2)
-		kill -9 $victims
+		# until as many replacements are up (registered) as were killed
+		old=$(awk '$2 == "coordinator" {print $1}' <<<"$before" | tr '\n' ' ')
+		for ((i = 0; i < 1000; i++)); do
+			new=$("$M" --bus "$bus" ps | awk -v old=" $old" '$2 == "coordinator" && index(old, " " $1 " ") == 0' | wc -l)
+			if [ "$new" -ge "${sc#coord}" ]; then
+				replaced_ms=$(now_ms)
+				break
+			fi
+			kill -0 "$mpid" 2>/dev/null || break # the run ended first
+			sleep 0.002
+		done
 		;;
 	master)
 		victims=$mpid
@@ -129,10 +137,10 @@ for sc in "${scenarios[@]}"; do
 	left=$(procs "$bus" "$run" | wc -l)
 	meta=$("$M" --bus "$bus" kv get "run.$run.meta" 2>/dev/null)
 	python3 - "$sc" "$tasks" "$final" "$bus/results" "$kill_ms" "${resume_ms:-0}" \
-		"$(echo $victims)" "${stopped_task:-}" "$left" "$meta" "$before" <<'EOF' || fail=1
+		"$(echo $victims)" "${stopped_task:-}" "$left" "$meta" "$before" "${replaced_ms:-0}" <<'EOF' || fail=1
 import json, sys
-sc, n, final, resfile, kill_ms, resume_ms, victims, stopped, left, meta, before = sys.argv[1:12]
-n, kill_ms, resume_ms, left = int(n), int(kill_ms), int(resume_ms), int(left)
+sc, n, final, resfile, kill_ms, resume_ms, victims, stopped, left, meta, before, replaced = sys.argv[1:13]
+n, kill_ms, resume_ms, left, replaced = int(n), int(kill_ms), int(resume_ms), int(left), int(replaced)
 victims = [int(v) for v in victims.split()]
 rows = [json.loads(l) for l in open(final) if l.strip()]
 recorded = [json.loads(l) for l in open(resfile) if l.strip()]
@@ -151,8 +159,11 @@ if sc in ("coord1", "coord2"):
     first = min((r["start_ms"] for r in new), default=None)
     redone = [r for r in rows if r["attempts"] > 1 and r["start_ms"] >= kill_ms]
     last = max((r["start_ms"] for r in redone), default=first)
-    if first is not None:
-        rec = max(first, last) - kill_ms
+    # a replacement up, or (later) the first task it started and the dead one's
+    # tasks started again: whichever is last
+    seen = [t for t in (replaced or None, first, last) if t is not None]
+    if seen:
+        rec = max(seen) - kill_ms
 elif sc in ("master", "all"):
     target = 2000
     m = json.loads(meta) if meta else {}
