@@ -1284,6 +1284,11 @@ static int read_meta(struct coord *c, pid_t *master)
 	v = json_object_get(o, "rate");
 	if (json_is_number(v) && json_number_value(v) > 0 && agents > 0)
 		c->rate = json_number_value(v) * c->slots / agents;
+	/* the run's cgroup: the agents are born in it */
+	if (json_string_value(json_object_get(o, "cgroup")) &&
+	    run_cgroup_join(json_string_value(json_object_get(o, "cgroup"))) < 0)
+		fprintf(stderr, "muster: coordinator %d: cannot join the run's cgroup %s\n",
+			(int)getpid(), json_string_value(json_object_get(o, "cgroup")));
 	lim = json_object_get(o, "limits");
 	c->mem.rlim_cur = c->mem.rlim_max = (rlim_t)json_int(lim, "mem");
 	c->cpu.rlim_cur = (rlim_t)json_int(lim, "cpu_s");

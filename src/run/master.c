@@ -75,6 +75,7 @@ struct master {
 	char run[RUN_ID_MAX + 1];
 	char queue[MST_NAME_MAX + 1];
 	char rundir[PATH_MAX];
+	char cgroup[PATH_MAX]; /* the run's cgroup, or "" */
 	json_t *meta;
 	int agents, nco;
 	unsigned char *done; /* per task: 0, 1 ok, 2 not ok */
@@ -864,6 +865,11 @@ static int load_run(struct master *m)
 		      !strcmp(json_string_value(json_object_get(m->meta, "mode")), "bus");
 	m->nco = (int)json_integer_value(json_object_get(m->meta, "coordinators"));
 	m->t0 = json_integer_value(json_object_get(m->meta, "started_ms"));
+	if (json_string_value(json_object_get(m->meta, "cgroup")) &&
+	    run_cgroup_make(m->run, m->cgroup, sizeof m->cgroup) == 0)
+		json_object_set_new(m->meta, "cgroup", json_string(m->cgroup));
+	else
+		json_object_del(m->meta, "cgroup");
 	if (m->agents < 1 || m->nco < 1 || m->nco > m->agents) {
 		fprintf(stderr, "muster: run %s: its description is damaged\n", m->run);
 		return MST_ECORRUPT;
@@ -1200,6 +1206,8 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 			rc = -ENOMEM;
 			goto out;
 		}
+		if (run_cgroup_make(m.run, m.cgroup, sizeof m.cgroup) == 0)
+			json_object_set_new(m.meta, "cgroup", json_string(m.cgroup));
 		{
 			char runs[PATH_MAX];
 
@@ -1468,6 +1476,8 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 	catch_up(&m); /* results recorded but not published, or not followed yet */
 	if (m.stopping)
 		kill_stray_workers(&m, 0);
+	/* whatever is left of the run (agents that left their process group) */
+	run_cgroup_kill(m.cgroup, 1);
 	if (m.progress)
 		draw_progress(&m, 1);
 	summarize(&m, m.ndone == ts->n ? t_end : run_wall_ms(), sum);

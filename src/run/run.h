@@ -10,6 +10,8 @@
  *             workers (one event loop: pidfds, pipes, deadlines), records results
  *   result.c  the bus names of a run; a result: its JSON, recorded once per task
  *             (compare-and-set on create), then published
+ *   pool.c    the pool mode's line protocol (docs/pool-protocol.md)
+ *   cgroup.c  the run's cgroup (v2) where one can be made: no process outlives a run
  *
  * Bus layout of run R (names: [A-Za-z0-9._:-]):
  *   queue run.R.tasks          tasks ready to run (a lease per running task, held by
@@ -135,6 +137,17 @@ void run_proc_unregister(mst_bus *bus, const char *run, pid_t pid);
 uint64_t run_proc_start(pid_t pid);
 /* 1 if pid is alive and (pstart != 0) started at pstart. */
 int run_proc_alive(pid_t pid, uint64_t pstart);
+
+/* --- the run's cgroup (cgroup.c) ----------------------------------------------------- */
+
+/* Makes the run's cgroup (v2, a child of ours: muster-RUN) and puts its path in path:
+ * 0, or a negative errno (no cgroup2 mount, not writable) with path empty. */
+int run_cgroup_make(const char *run, char *path, size_t size);
+/* Moves the calling process into the cgroup path (its children are born there). */
+int run_cgroup_join(const char *path);
+/* Kills every process in the cgroup path (but the caller), waits (up to a second)
+ * until it is empty, and with remove removes it. */
+int run_cgroup_kill(const char *path, int remove);
 
 /* --- the master and the coordinators -------------------------------------------------- */
 
