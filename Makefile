@@ -83,6 +83,7 @@ $(O)/fuzz/%-replay: fuzz/%.c fuzz/replay.c fuzz/fuzz.h $(LIB)
 	  $(filter %.o,$^) $(LIB) $(RUN_LIBS) $(LDLIBS)
 $(O)/fuzz/fuzz_cliparse-replay: $(O)/src/cli/util.o
 $(O)/fuzz/fuzz_tasks-replay: $(O)/src/run/task.o $(O)/src/run/result.o
+$(O)/fuzz/fuzz_pool-replay: $(O)/src/run/pool.o $(O)/src/run/task.o $(O)/src/run/result.o
 
 $(O)/bench/%: bench/%.c bench/bench.h $(LIB)
 	@mkdir -p $(dir $@)
@@ -105,6 +106,7 @@ fuzz: $(FUZZ_SRC)
 	@mkdir -p $(O)/fuzz
 	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  x=; [ $$n = fuzz_cliparse ] && x=src/cli/util.c; [ $$n = fuzz_tasks ] && x="src/run/task.c src/run/result.c"; \
+	  [ $$n = fuzz_pool ] && x="src/run/pool.c src/run/task.c src/run/result.c"; \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	    -Iinclude -Isrc/lib -Isrc/lib/local -Isrc/cli -Isrc/run \
 	    -o $(O)/fuzz/$$n $$f $$x $(LIB_SRC) -ljansson -llmdb -lpthread || exit 1; done

@@ -59,5 +59,6 @@ Suite *suite_kv(void);
 Suite *suite_lock(void);
 Suite *suite_bus(void);
 Suite *suite_tasks(void);
+Suite *suite_pool(void);
 
 #endif
