@@ -579,12 +579,18 @@ static void finish_task(struct coord *c, struct agent *a, const char *status, in
 		mst_nack(c->bus, a->msg_id, 0);
 		return;
 	}
-	if (may_retry && strcmp(status, "ok") && a->attempt <= retries) {
+	if (may_retry && strcmp(status, "ok") && retries > 0) {
 		/* another attempt, after a backoff: 100 ms, doubling, at most 10 s */
-		int64_t delay = 100LL << (a->attempt - 1 < 7 ? a->attempt - 1 : 7);
+		int failures = run_count_failure(c->bus, c->run, a->idx);
 
-		mst_nack(c->bus, a->msg_id, delay > 10000 ? 10000 : delay);
-		return;
+		if (failures < 0)
+			failures = a->attempt; /* cannot count: deliveries do */
+		if (failures <= retries) {
+			int64_t delay = 100LL << (failures - 1 < 7 ? failures - 1 : 7);
+
+			mst_nack(c->bus, a->msg_id, delay > 10000 ? 10000 : delay);
+			return;
+		}
 	}
 	r.idx = a->idx;
 	r.id = a->task.id;

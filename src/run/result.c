@@ -162,3 +162,34 @@ int run_result_republish(mst_bus *bus, const char *run, size_t idx)
 	mst_kv_free(&kv);
 	return rc;
 }
+
+int run_count_failure(mst_bus *bus, const char *run, size_t idx)
+{
+	char key[MST_NAME_MAX + 1], val[24];
+	int rc, tries;
+
+	if ((rc = run_name(key, sizeof key, run, "fail.%zu", idx)) < 0)
+		return rc;
+	/* compare-and-set: two processes failing the same task both count */
+	for (tries = 0; tries < 100; tries++) {
+		mst_kv kv;
+		uint64_t rev = 0;
+		long n = 0;
+
+		rc = mst_kv_get(bus, key, &kv);
+		if (rc == 0) {
+			n = strtol(kv.value, NULL, 10);
+			rev = kv.rev;
+			mst_kv_free(&kv);
+		} else if (rc != MST_ENOTFOUND) {
+			return rc;
+		}
+		snprintf(val, sizeof val, "%ld", n + 1);
+		rc = mst_kv_cas(bus, key, rev, val, strlen(val), NULL);
+		if (rc == 0)
+			return (int)(n + 1);
+		if (rc != MST_ECONFLICT)
+			return rc;
+	}
+	return MST_ECONFLICT;
+}

@@ -21,6 +21,7 @@
  *   kv    run.R.res.N          the result of task N (index in the task list), created
  *                              once: whoever records second learns it lost
  *   kv    run.R.proc.PID       a live process of the run: role, start time, task
+ *   kv    run.R.fail.N         failed attempts of task N (retries count these)
  *   lock  run.R.master         held by the master
  */
 #ifndef MST_RUN_H
@@ -110,6 +111,10 @@ char *run_result_json(const struct run_result *r);
 /* Records r under run.R.res.N unless a result is there already (MST_ECONFLICT), then
  * publishes it on run.R.results. 0 or a muster error. */
 int run_result_record(mst_bus *bus, const char *run, const struct run_result *r);
+/* Counts a failed attempt of task idx (run.R.fail.N): the number of failures so far,
+ * or a muster error. Retries are spent by failures only: an attempt cut short by its
+ * coordinator's death or a stop is delivered again without costing one. */
+int run_count_failure(mst_bus *bus, const char *run, size_t idx);
 /* Publishes again the recorded result of task idx (its recorder may have died before
  * publishing). 0, MST_ENOTFOUND or another muster error. */
 int run_result_republish(mst_bus *bus, const char *run, size_t idx);
