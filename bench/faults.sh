@@ -181,6 +181,6 @@ print("%-8s %7d %7d %5d %5d %5d %10s %10s" % (sc, n, ok, lost, dup, bad,
       "-" if rec is None else "%d ms" % rec, "%d ms" % target), file=sys.stderr)
 sys.exit(0 if lost == 0 and dup == 0 and bad == 0 and agree and left == 0 else 1)
 EOF
-	rm -rf "$bus"
+	[ -n "${FAULTS_KEEP:-}" ] && echo "faults.sh: kept $bus" >&2 || rm -rf "$bus"
 done
 exit $fail

@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "unit.h"
 
+#include <pthread.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -95,6 +97,99 @@ START_TEST(test_open_creates)
 	mst_bus_close(NULL);
 	free(dir);
 	free(tmp);
+}
+END_TEST
+
+/* Two handles of one process on one store (a handle per thread), one of them closed
+ * while the other goes on, and other processes opening the bus meanwhile: LMDB must
+ * see the process as one reader (one environment), or its liveness locks are lost
+ * and other processes take the survivor's reader slot (MDB_BAD_RSLOT). */
+struct reader_arg {
+	mst_bus *bus;
+	int stop, errors, reads;
+};
+
+static void *reader_main(void *p)
+{
+	struct reader_arg *r = p;
+	mst_kv kv;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST)) {
+		int rc = mst_kv_get(r->bus, "k", &kv);
+
+		if (rc == 0)
+			mst_kv_free(&kv);
+		else
+			r->errors++;
+		__atomic_add_fetch(&r->reads, 1, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+START_TEST(test_handles_share_process)
+{
+	char *dir = unit_tmpdir();
+	struct reader_arg ra = {0};
+	mst_bus *a, *b;
+	pthread_t th;
+	int i, rounds;
+
+	/* a new bus, opened twice by this process before anyone else opens it */
+	ck_assert_int_eq(mst_bus_open(&a, dir, NULL), 0);
+	ck_assert_int_eq(mst_kv_set(a, "k", "v", 1, NULL), 0);
+	ck_assert_int_eq(mst_bus_open(&b, dir, NULL), 0);
+	ra.bus = b;
+	ck_assert_int_eq(pthread_create(&th, NULL, reader_main, &ra), 0);
+	/* both threads read (and this one writes) at the same time, a while */
+	for (rounds = 0; rounds < 200 || __atomic_load_n(&ra.reads, __ATOMIC_SEQ_CST) < 1000;
+	     rounds++) {
+		mst_kv kv;
+
+		ck_assert_int_lt(rounds, 1000000);
+		ck_assert_int_eq(mst_kv_get(a, "k", &kv), 0);
+		mst_kv_free(&kv);
+		ck_assert_int_eq(mst_kv_set(a, "k", "w", 1, NULL), 0);
+	}
+	__atomic_store_n(&ra.stop, 1, __ATOMIC_SEQ_CST);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(ra.errors, 0);
+	ck_assert_int_gt(ra.reads, 0);
+	/* one handle closed: the other keeps its reader slot while other processes open
+	 * the bus (each open clears the slots of processes it finds dead) and read */
+	mst_bus_close(b);
+	for (i = 0; i < 5; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			mst_bus *c = unit_open(dir, 0);
+			mst_kv kv;
+			int k, bad = 0;
+
+			for (k = 0; k < 50; k++) {
+				bad |= mst_kv_get(c, "k", &kv) != 0;
+				mst_kv_free(&kv);
+			}
+			mst_bus_close(c);
+			_exit(bad);
+		}
+		ck_assert_int_gt(pid, 0);
+		for (rounds = 0; rounds < 100; rounds++) {
+			mst_kv kv;
+			int rc = mst_kv_get(a, "k", &kv);
+
+			ck_assert_msg(rc == 0, "read after a handle closed: %s", mst_strerror(rc));
+			mst_kv_free(&kv);
+		}
+		{
+			int st;
+
+			ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+			ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		}
+	}
+	ck_assert_int_eq(mst_kv_set(a, "k", "x", 1, NULL), 0);
+	mst_bus_close(a);
+	free(dir);
 }
 END_TEST
 
@@ -419,6 +514,7 @@ Suite *suite_bus(void)
 
 	tcase_add_test(tc, test_open_creates);
 	tcase_add_test(tc, test_reopen);
+	tcase_add_test(tc, test_handles_share_process);
 	tcase_add_test(tc, test_url_forms);
 	tcase_add_test(tc, test_no_create);
 	tcase_add_test(tc, test_owner_pid);

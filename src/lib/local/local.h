@@ -62,9 +62,12 @@ struct wake_file {
 	struct wake_slot slot[WAKE_SLOTS];
 };
 
+struct shared_env;
+
 struct local_bus {
 	struct mst_bus pub;
-	MDB_env *env;
+	MDB_env *env; /* shared by every handle of this process on the store (se) */
+	struct shared_env *se;
 	MDB_dbi dbi[DB_COUNT];
 	struct wake_file *wake;
 	size_t wake_len;

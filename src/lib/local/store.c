@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -666,7 +667,147 @@ static int wake_open(struct local_bus *lb, const char *dir, int init)
 /* Opens the store of an existing bus under wlock (see "the writer lock"): when a
  * writer died holding it, the store is repaired before anyone writes, and before LMDB
  * reads a store that nobody else has open. */
-static int store_open(struct local_bus *lb, const char *dir)
+/* --- one environment per store per process ------------------------------------------
+ *
+ * LMDB must not have a store open twice in one process: its liveness locks are POSIX
+ * record locks, which belong to the process, so a second environment takes the
+ * "exclusive" lock its own process holds shared (and, alone, initializes the reader
+ * table under the first one's feet: two threads end up on one reader slot,
+ * MDB_BAD_RSLOT), and closing either one drops the locks of both. So the handles a
+ * process opens on one store (a handle per thread) share one MDB_env, counted; each
+ * thread still gets a reader slot of its own (LMDB keeps it thread-local). A child of
+ * fork shares nothing with its parent: entries are per pid. */
+struct shared_env {
+	struct shared_env *next;
+	dev_t dev;
+	ino_t ino;
+	pid_t pid;
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	int refs;
+};
+
+static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct shared_env *shared_envs;
+static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
+
+/* A fork while another thread holds shared_mu must not leave it held in the child. */
+static void shared_prepare(void)
+{
+	pthread_mutex_lock(&shared_mu);
+}
+
+static void shared_parent(void)
+{
+	pthread_mutex_unlock(&shared_mu);
+}
+
+static void shared_child(void)
+{
+	pthread_mutex_init(&shared_mu, NULL);
+}
+
+static void shared_init(void)
+{
+	pthread_atfork(shared_prepare, shared_parent, shared_child);
+}
+
+static void shared_lock(void)
+{
+	pthread_once(&shared_once, shared_init);
+	pthread_mutex_lock(&shared_mu);
+}
+
+/* The identity of dir's store file; 0 or -errno. */
+static int store_id(const char *dir, dev_t *dev, ino_t *ino)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	if ((rc = path_in(path, sizeof path, dir, "store.mdb")) < 0)
+		return rc;
+	if (stat(path, &st) < 0)
+		return -errno;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return 0;
+}
+
+/* Under shared_mu: takes this process's environment of the store of dir, if there
+ * is one. 1 if lb has it now, 0 if not. */
+static int shared_take(struct local_bus *lb, const char *dir)
+{
+	struct shared_env *se;
+	dev_t dev;
+	ino_t ino;
+	pid_t pid = getpid();
+
+	if (store_id(dir, &dev, &ino) < 0)
+		return 0;
+	for (se = shared_envs; se; se = se->next)
+		if (se->pid == pid && se->dev == dev && se->ino == ino) {
+			se->refs++;
+			lb->se = se;
+			lb->env = se->env;
+			memcpy(lb->dbi, se->dbi, sizeof lb->dbi);
+			return 1;
+		}
+	return 0;
+}
+
+/* Under shared_mu: makes lb's freshly opened environment the process's one. */
+static int shared_add(struct local_bus *lb, const char *dir)
+{
+	struct shared_env *se = calloc(1, sizeof *se);
+	int rc;
+
+	if (!se)
+		return -ENOMEM;
+	if ((rc = store_id(dir, &se->dev, &se->ino)) < 0) {
+		free(se);
+		return rc;
+	}
+	se->pid = getpid();
+	se->env = lb->env;
+	memcpy(se->dbi, lb->dbi, sizeof se->dbi);
+	se->refs = 1;
+	se->next = shared_envs;
+	shared_envs = se;
+	lb->se = se;
+	return 0;
+}
+
+/* Lets go of lb's environment: closed with the process's last handle on it. */
+static void shared_release(struct local_bus *lb)
+{
+	struct shared_env **p;
+
+	if (!lb->env)
+		return;
+	if (!lb->se) {
+		mdb_env_close(lb->env);
+		lb->env = NULL;
+		return;
+	}
+	shared_lock();
+	if (--lb->se->refs == 0) {
+		for (p = &shared_envs; *p; p = &(*p)->next)
+			if (*p == lb->se) {
+				*p = lb->se->next;
+				break;
+			}
+		/* a child of fork does not close its parent's environment (LMDB) */
+		if (lb->se->pid == getpid())
+			mdb_env_close(lb->env);
+		free(lb->se);
+	}
+	pthread_mutex_unlock(&shared_mu);
+	lb->se = NULL;
+	lb->env = NULL;
+}
+
+static int store_open_env(struct local_bus *lb, const char *dir)
 {
 	MDB_envinfo ei;
 	int rc, dead, alone;
@@ -696,6 +837,26 @@ static int store_open(struct local_bus *lb, const char *dir)
 		pthread_mutex_consistent(&lb->wake->wlock.m);
 	}
 	pthread_mutex_unlock(&lb->wake->wlock.m);
+	return rc;
+}
+
+/* Opens the store of dir for lb: this process's environment if it has one, else a
+ * new one (repaired if its last writer died), which becomes the process's one. */
+static int store_open(struct local_bus *lb, const char *dir)
+{
+	int rc;
+
+	shared_lock();
+	if (shared_take(lb, dir)) {
+		pthread_mutex_unlock(&shared_mu);
+		return 0;
+	}
+	rc = store_open_env(lb, dir);
+	if (rc == 0 && (rc = shared_add(lb, dir)) < 0) {
+		mdb_env_close(lb->env);
+		lb->env = NULL;
+	}
+	pthread_mutex_unlock(&shared_mu);
 	return rc;
 }
 
@@ -746,6 +907,11 @@ static int bus_create(struct local_bus *lb, const char *dir, const mst_bus_opts 
 		goto fail;
 	if ((rc = write_conf(dir, &c)) < 0)
 		goto fail;
+	shared_lock();
+	rc = shared_add(lb, dir);
+	pthread_mutex_unlock(&shared_mu);
+	if (rc < 0)
+		goto fail;
 	return 0;
 fail:
 	if (lb->env) {
@@ -761,8 +927,7 @@ static void local_close(mst_bus *bus)
 {
 	struct local_bus *lb = LB(bus);
 
-	if (lb->env)
-		mdb_env_close(lb->env);
+	shared_release(lb);
 	if (lb->wake)
 		munmap(lb->wake, lb->wake_len);
 	free(lb);
