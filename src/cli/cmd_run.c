@@ -339,15 +339,18 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 int cmd_coordinator(struct cli *cli, int argc, char **argv)
 {
 	char dir[PATH_MAX];
-	uint64_t slots;
+	uint64_t slots, cap = 0, first = 1;
 	int code;
 
-	if (argc != 3 || parse_u64(argv[2], &slots) < 0 || slots < 1 || slots > 1000000)
-		return die(EXIT_USAGE, "usage: muster __coordinator RUN SLOTS (started by muster run)");
+	if ((argc != 3 && argc != 5) || parse_u64(argv[2], &slots) < 0 || slots < 1 ||
+	    slots > 1000000 ||
+	    (argc == 5 && (parse_u64(argv[3], &cap) < 0 || cap > slots || parse_u64(argv[4], &first) < 0)))
+		return die(EXIT_USAGE,
+			   "usage: muster __coordinator RUN SLOTS [CAP FIRST] (started by muster run)");
 	if ((code = bus_dir(cli, dir, sizeof dir)))
 		return code;
 	raise_nofile();
-	return run_coordinator(dir, argv[1], (int)slots);
+	return run_coordinator(dir, argv[1], (int)slots, argc == 5 ? (int)cap : -1, first != 0);
 }
 
 static int by_index(const void *a, const void *b)

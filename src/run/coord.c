@@ -529,7 +529,7 @@ static void degrade(struct coord *c, const char *what)
 	int cap = c->running > 1 ? c->running - 1 : 1;
 
 	if (cap >= c->cap)
-		return;
+		return; /* (a cap of 0, a share of nothing, stays) */
 	fprintf(stderr,
 		"muster: coordinator %d: %s: running at most %d agents at once (was %d)\n",
 		(int)getpid(), what, cap, c->cap);
@@ -1455,7 +1455,7 @@ static void check_memory(struct coord *c, int64_t now)
 		c->cap++;
 }
 
-int run_coordinator(const char *bus_dir, const char *run, int slots)
+int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, int first)
 {
 	struct coord c = {.dir = bus_dir, .run = run, .slots = slots, .ep = -1, .mfd = -1};
 	struct epoll_event evs[64], ev;
@@ -1473,6 +1473,8 @@ int run_coordinator(const char *bus_dir, const char *run, int slots)
 		mst_bus_close(c.bus);
 		return 111;
 	}
+	if (cap >= 0) /* the master's share: the shares add up to the run's cap */
+		c.cap = c.cap_max = cap;
 	c.a = calloc((size_t)slots, sizeof *c.a);
 	for (i = 0; c.a && i < slots; i++) {
 		c.a[i].pidfd = c.a[i].in = c.a[i].out = -1;
@@ -1509,11 +1511,12 @@ int run_coordinator(const char *bus_dir, const char *run, int slots)
 		json_t *o = json_object();
 
 		json_object_set_new(o, "slots", json_integer(slots));
+		json_object_set_new(o, "cap", json_integer(c.cap_max));
 		json_object_set_new(o, "master", json_integer(c.master));
 		run_proc_register(c.bus, run, getpid(), "coordinator", o);
 	}
 	c.paused = read_paused(&c);
-	c.tokens = c.rate > 0 ? 1 : 0;
+	c.tokens = c.rate > 0 && first ? 1 : 0;
 	c.tokens_ns = mst_now_ns();
 	for (i = 0; c.pool && i < slots; i++)
 		pool_spawn(&c, i);

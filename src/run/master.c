@@ -64,6 +64,8 @@ struct coordinator {
 	pid_t pid;
 	int pidfd;
 	int slots;
+	int cap;   /* its share of --max-concurrency */
+	int first; /* with --rate: it starts its first task at once */
 	int child; /* started by this master (else adopted from a dead one) */
 };
 
@@ -227,18 +229,21 @@ static void unwatch_coordinator(struct master *m, int k)
 
 static void start_coordinator(struct master *m, int k)
 {
-	char sl[16], *argv[8];
+	char sl[16], cp[16], *argv[10];
 	pid_t pid;
 	int rc;
 
 	snprintf(sl, sizeof sl, "%d", m->co[k].slots);
+	snprintf(cp, sizeof cp, "%d", m->co[k].cap);
 	argv[0] = "muster";
 	argv[1] = "--bus";
 	argv[2] = (char *)m->o->bus_dir;
 	argv[3] = "__coordinator";
 	argv[4] = m->run;
 	argv[5] = sl;
-	argv[6] = NULL;
+	argv[6] = cp;
+	argv[7] = m->co[k].first ? "1" : "0";
+	argv[8] = NULL;
 	rc = posix_spawn(&pid, m->o->self, NULL, NULL, argv, environ);
 	if (rc) {
 		fprintf(stderr, "muster: run %s: cannot start a coordinator: %s\n", m->run,
@@ -297,6 +302,11 @@ static void on_result(struct master *m, const char *line, size_t len)
 	m->dur_ms[idx] = json_is_number(dur) ? json_number_value(dur) : 0;
 	json_decref(o);
 	if (m->o->results) {
+		if (m->progress && m->last_draw && isatty(fileno(m->o->results))) {
+			/* a result on the terminal goes where the bar was */
+			fputs("\r\033[K", stderr);
+			m->last_draw = 0;
+		}
 		fwrite(line, 1, len, m->o->results);
 		fputc('\n', m->o->results);
 		if (!m->loading)
@@ -336,6 +346,37 @@ static int catch_up(struct master *m)
 	for (i = 0; i < n; i++)
 		on_result(m, kv[i].value, kv[i].len);
 	mst_kv_list_free(kv, n);
+	return 0;
+}
+
+static int by_index(const void *a, const void *b)
+{
+	const char *x = strrchr(((const mst_kv *)a)->key, '.');
+	const char *y = strrchr(((const mst_kv *)b)->key, '.');
+	unsigned long long i = strtoull(x + 1, NULL, 10), j = strtoull(y + 1, NULL, 10);
+
+	return i < j ? -1 : i > j;
+}
+
+/* The results of a run that is over, in task order. */
+static int print_results(struct master *m)
+{
+	char prefix[MST_NAME_MAX + 1];
+	mst_kv *kv;
+	size_t n, i;
+	int rc;
+
+	if ((rc = run_name(prefix, sizeof prefix, m->run, "res.")) < 0 ||
+	    (rc = mst_kv_list(m->bus, prefix, &kv, &n)) < 0)
+		return rc;
+	qsort(kv, n, sizeof *kv, by_index);
+	for (i = 0; m->o->results && i < n; i++) {
+		fwrite(kv[i].value, 1, kv[i].len, m->o->results);
+		fputc('\n', m->o->results);
+	}
+	mst_kv_list_free(kv, n);
+	if (!m->o->quiet)
+		fprintf(stderr, "muster: run %s is over (%zu results)\n", m->run, n);
 	return 0;
 }
 
@@ -431,6 +472,9 @@ static void adopt_coordinators(struct master *m)
 		} else if (!strcmp(role, "coordinator") && k < m->nco && slots > 0) {
 			m->co[k].pid = pid;
 			m->co[k].slots = slots;
+			m->co[k].cap = json_is_integer(json_object_get(o, "cap"))
+					       ? (int)json_integer_value(json_object_get(o, "cap"))
+					       : slots;
 			m->co[k].child = 0;
 			watch_coordinator(m, k);
 			if (m->co[k].pidfd >= 0)
@@ -837,7 +881,8 @@ static int save_tasks(struct master *m)
 	return rename(tmp, path) < 0 ? -errno : 0;
 }
 
-/* A takeover: the run's settings and task list, from the bus. */
+/* A takeover: the run's settings and task list, from the bus. 0, 1 when the run is
+ * over already, or an error. */
 static int load_run(struct master *m)
 {
 	char key[MST_NAME_MAX + 1], path[PATH_MAX + 8], err[RUN_ERR];
@@ -874,6 +919,12 @@ static int load_run(struct master *m)
 		fprintf(stderr, "muster: run %s: its description is damaged\n", m->run);
 		return MST_ECORRUPT;
 	}
+	{
+		const char *state = json_string_value(json_object_get(m->meta, "state"));
+
+		if (state && !strcmp(state, "done"))
+			return 1; /* nothing to carry on: its results are all there */
+	}
 	snprintf(path, sizeof path, "%s/tasks", m->rundir);
 	if (!(f = fopen(path, "r"))) {
 		rc = -errno;
@@ -905,7 +956,9 @@ static int stand_by(struct master *m, const char *lockname, mst_lock **lock, int
 		mst_kv kv;
 
 		rc = mst_kv_get(m->bus, key, &kv);
-		if (rc == MST_ENOTFOUND && waited++ < 100) { /* its master may be starting */
+		/* its master may be starting: a second, or ten while it holds the lock */
+		if (rc == MST_ENOTFOUND &&
+		    (waited++ < 10 || (waited < 100 && mst_lock_held(m->bus, lockname) == 1))) {
 			usleep(100000);
 			continue;
 		}
@@ -1172,6 +1225,12 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 	if (takeover) {
 		if ((rc = load_run(&m)) < 0)
 			goto out;
+		if (rc == 1) { /* over: its results, and the status it ended with */
+			rc = print_results(&m);
+			if (rc == 0)
+				rc = (int)json_integer_value(json_object_get(m.meta, "exit"));
+			goto out;
+		}
 		ts = m.ts;
 		if (o->resume) { /* a run resumed by hand is not paused any more */
 			char key[MST_NAME_MAX + 1];
@@ -1328,17 +1387,31 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 		replier = 1;
 	}
 	slots_left = m.agents;
-	for (k = 0; k < m.nco; k++)
-		if (m.co[k].pid > 0)
+	{
+		/* the run's concurrency cap, shared out in proportion to the slots: the
+		 * shares add up to it exactly (adopted coordinators keep theirs) */
+		int mc = (int)json_integer_value(json_object_get(m.meta, "max_concurrency"));
+		int cap_left = mc > 0 && mc < m.agents ? mc : m.agents, firsts = 0;
+
+		for (k = 0; k < m.nco; k++)
+			if (m.co[k].pid > 0) {
+				slots_left -= m.co[k].slots;
+				cap_left -= m.co[k].cap < m.co[k].slots ? m.co[k].cap : m.co[k].slots;
+			}
+		n = m.nco - live_coordinators(&m);
+		for (k = 0; k < m.nco && ts->n > m.ndone; k++) {
+			if (m.co[k].pid > 0)
+				continue;
+			m.co[k].slots = slots_left > 0 ? (slots_left + n - 1) / n : 1;
+			m.co[k].cap = cap_left > 0 ? (cap_left + n - 1) / n : 0;
+			if (m.co[k].cap > m.co[k].slots)
+				m.co[k].cap = m.co[k].slots;
+			m.co[k].first = !firsts++;
 			slots_left -= m.co[k].slots;
-	n = m.nco - live_coordinators(&m);
-	for (k = 0; k < m.nco && ts->n > m.ndone; k++) {
-		if (m.co[k].pid > 0)
-			continue;
-		m.co[k].slots = slots_left > 0 ? (slots_left + n - 1) / n : 1;
-		slots_left -= m.co[k].slots;
-		n--;
-		start_coordinator(&m, k);
+			cap_left -= m.co[k].cap;
+			n--;
+			start_coordinator(&m, k);
+		}
 	}
 	if (o->warm) {
 		/* the agents first, then the tasks, which are timed from then on */

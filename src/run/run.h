@@ -196,9 +196,11 @@ struct run_opts {
 int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *o,
 	       struct run_summary *sum);
 /* The coordinator process of a run (started by the master as `muster --bus DIR
- * __coordinator RUN SLOTS`): runs up to slots agents at once until the run is over
- * or its master is gone. Returns the process's exit status. */
-int run_coordinator(const char *bus_dir, const char *run, int slots);
+ * __coordinator RUN SLOTS CAP FIRST`): runs slots agents, at most cap tasks at once
+ * (its share of --max-concurrency; -1: its share of the run's, computed here), until
+ * the run is over or no master carries it on; with --rate, its share of the starts,
+ * the first at once if first. Returns the process's exit status. */
+int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, int first);
 
 /* --- pool mode: the line protocol (pool.c) --- */
 
