@@ -131,11 +131,11 @@ int mst_bus_locate(const char *url, char *dir, size_t dirsz, char *why, size_t w
  */
 
 typedef struct mst_send_opts {
-	int priority;	  /* 0..9, higher first; default 0 */
-	int64_t delay_ms; /* not ready before this delay; default 0 */
-	const char *key;  /* idempotency key, per queue: the same key within 24 hours
-			   * returns the first id and adds nothing */
-	int64_t wait_ms;  /* when the bus is full: wait this long for room (0: fail) */
+	int priority;		 /* 0..9, higher first; default 0 */
+	int64_t delay_ms;	 /* not ready before this delay; default 0 */
+	const char *key;	 /* idempotency key, per queue: the same key within 24 hours
+				  * returns the first id and adds nothing */
+	int64_t wait_ms;	 /* when the bus is full: wait this long for room (0: fail) */
 	const char *const *keys; /* send_batch: one idempotency key per message (NULL
 				  * entries: none), in place of key; a message whose key
 				  * was sent before (or earlier in the batch) is not added

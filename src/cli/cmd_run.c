@@ -80,11 +80,24 @@ static int parse_size(const char *s, uint64_t *v)
 		return -1;
 	memcpy(num, s, n + 1);
 	switch (num[n - 1]) {
-	case 'K': case 'k': shift = 10; break;
-	case 'M': case 'm': shift = 20; break;
-	case 'G': case 'g': shift = 30; break;
-	case 'T': case 't': shift = 40; break;
-	default: break;
+	case 'K':
+	case 'k':
+		shift = 10;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		break;
+	case 'T':
+	case 't':
+		shift = 40;
+		break;
+	default:
+		break;
 	}
 	if (shift)
 		num[n - 1] = 0;
@@ -177,7 +190,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 			break;
 		case 'T':
 		case 'H':
-			if (parse_duration(optarg, c == 'T' ? &o.timeout_ms : &o.heartbeat_ms) < 0 ||
+			if (parse_duration(optarg, c == 'T' ? &o.timeout_ms : &o.heartbeat_ms) <
+				    0 ||
 			    (c == 'T' ? o.timeout_ms : o.heartbeat_ms) <= 0)
 				return die(EXIT_USAGE, "run: invalid --%s '%s'",
 					   c == 'T' ? "timeout" : "heartbeat", optarg);
@@ -195,8 +209,10 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 		}
 		case 'x':
 			if (parse_size(optarg, &o.mem) < 0 || o.mem < (1 << 20))
-				return die(EXIT_USAGE, "run: invalid --mem '%s' (bytes: 512M, 2G; at "
-						       "least 1M)", optarg);
+				return die(EXIT_USAGE,
+					   "run: invalid --mem '%s' (bytes: 512M, 2G; at "
+					   "least 1M)",
+					   optarg);
 			break;
 		case 'u': {
 			int64_t ms;
@@ -208,13 +224,16 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 			break;
 		}
 		case 'f':
-			if (parse_u64(optarg, &o.nofile) < 0 || o.nofile < 3 || o.nofile > (1 << 30))
-				return die(EXIT_USAGE, "run: invalid --nofile '%s' (3 or more)", optarg);
+			if (parse_u64(optarg, &o.nofile) < 0 || o.nofile < 3 ||
+			    o.nofile > (1 << 30))
+				return die(EXIT_USAGE, "run: invalid --nofile '%s' (3 or more)",
+					   optarg);
 			break;
 		case 'm':
-			if (strcmp(optarg, "exec") && strcmp(optarg, "pool") && strcmp(optarg, "bus"))
-				return die(EXIT_USAGE, "run: invalid --mode '%s' (exec, pool or bus)",
-					   optarg);
+			if (strcmp(optarg, "exec") && strcmp(optarg, "pool") &&
+			    strcmp(optarg, "bus"))
+				return die(EXIT_USAGE,
+					   "run: invalid --mode '%s' (exec, pool or bus)", optarg);
 			o.mode = optarg;
 			break;
 		case 't':
@@ -230,10 +249,12 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 			if (strlen(optarg) > RUN_ID_MAX || mst_name_check(optarg) < 0 ||
 			    strchr(optarg, '.'))
 				return die(EXIT_USAGE,
-					   "run: invalid run name '%.100s' ([A-Za-z0-9_:-], at most %d)",
+					   "run: invalid run name '%.100s' ([A-Za-z0-9_:-], at "
+					   "most %d)",
 					   optarg, RUN_ID_MAX);
 			if (o.run && strcmp(o.run, optarg))
-				return die(EXIT_USAGE, "run: --run and --resume name different runs");
+				return die(EXIT_USAGE,
+					   "run: --run and --resume name different runs");
 			o.run = optarg;
 			break;
 		case 'S':
@@ -260,21 +281,24 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	if (o.standby || o.resume) {
 		/* the run's tasks, command and settings are in the bus */
 		if (optind < argc || tasks || o.agents || o.coordinators || o.mode ||
-		    o.max_concurrency || o.rate > 0 || o.timeout_ms || o.heartbeat_ms || o.retries ||
-		    o.mem || o.cpu_s || o.nofile)
-			return die(EXIT_USAGE, "run: --%s takes the run's command, tasks and settings "
-					       "from the bus; give only --run, --results, --quiet",
+		    o.max_concurrency || o.rate > 0 || o.timeout_ms || o.heartbeat_ms ||
+		    o.retries || o.mem || o.cpu_s || o.nofile)
+			return die(EXIT_USAGE,
+				   "run: --%s takes the run's command, tasks and settings "
+				   "from the bus; give only --run, --results, --quiet",
 				   o.standby ? "standby" : "resume");
 	} else {
 		if (optind >= argc)
-			return die(EXIT_USAGE,
-				   "usage: muster run [--agents N] [--tasks FILE] -- CMD [ARGS...]");
+			return die(
+				EXIT_USAGE,
+				"usage: muster run [--agents N] [--tasks FILE] -- CMD [ARGS...]");
 		o.cmd = argv + optind;
 		if (!runnable(o.cmd[0]))
 			return die(EXIT_USAGE, "run: cannot run '%s': not found or not executable",
 				   o.cmd[0]);
 		if (tasks && strcmp(tasks, "-") && !(in = fopen(tasks, "r")))
-			return die(EXIT_NOTFOUND, "run: cannot read %s: %s", tasks, strerror(errno));
+			return die(EXIT_NOTFOUND, "run: cannot read %s: %s", tasks,
+				   strerror(errno));
 		src = slurp_file(in, &o.tasks_len);
 		if (in != stdin)
 			fclose(in);
@@ -308,7 +332,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 		run_tasks_free(&ts);
 		free(src);
 		mst_bus_close(bus);
-		return die(EXIT_SYSTEM, "run: cannot find the muster executable: %s", strerror(errno));
+		return die(EXIT_SYSTEM, "run: cannot find the muster executable: %s",
+			   strerror(errno));
 	}
 	self[len] = 0;
 	if (results && !(out = fopen(results, "w"))) {
@@ -344,9 +369,10 @@ int cmd_coordinator(struct cli *cli, int argc, char **argv)
 
 	if ((argc != 3 && argc != 5) || parse_u64(argv[2], &slots) < 0 || slots < 1 ||
 	    slots > 1000000 ||
-	    (argc == 5 && (parse_u64(argv[3], &cap) < 0 || cap > slots || parse_u64(argv[4], &first) < 0)))
-		return die(EXIT_USAGE,
-			   "usage: muster __coordinator RUN SLOTS [CAP FIRST] (started by muster run)");
+	    (argc == 5 &&
+	     (parse_u64(argv[3], &cap) < 0 || cap > slots || parse_u64(argv[4], &first) < 0)))
+		return die(EXIT_USAGE, "usage: muster __coordinator RUN SLOTS [CAP FIRST] (started "
+				       "by muster run)");
 	if ((code = bus_dir(cli, dir, sizeof dir)))
 		return code;
 	raise_nofile();
@@ -355,7 +381,8 @@ int cmd_coordinator(struct cli *cli, int argc, char **argv)
 
 static int by_index(const void *a, const void *b)
 {
-	const char *x = strrchr(((const mst_kv *)a)->key, '.'), *y = strrchr(((const mst_kv *)b)->key, '.');
+	const char *x = strrchr(((const mst_kv *)a)->key, '.'),
+		   *y = strrchr(((const mst_kv *)b)->key, '.');
 	unsigned long long i = strtoull(x + 1, NULL, 10), j = strtoull(y + 1, NULL, 10);
 
 	return i < j ? -1 : i > j;
@@ -391,7 +418,6 @@ int cmd_results(struct cli *cli, int argc, char **argv)
 	mst_kv_list_free(kv, n);
 	return EXIT_OK;
 }
-
 
 int cmd_ps(struct cli *cli, int argc, char **argv)
 {
@@ -430,7 +456,7 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 		o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
 		pid = o ? (pid_t)json_integer_value(json_object_get(o, "pid")) : 0;
 		if (!o || !run_proc_alive(pid, (uint64_t)json_integer_value(
-							json_object_get(o, "pstart")))) {
+						       json_object_get(o, "pstart")))) {
 			json_decref(o);
 			continue;
 		}
@@ -586,7 +612,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 
 	optind = 0;
 	if (argc < 2 || strcmp(argv[1], "coordinate"))
-		return die(EXIT_USAGE, "usage: muster bench coordinate --agents N [--pool [--tasks T]]");
+		return die(EXIT_USAGE,
+			   "usage: muster bench coordinate --agents N [--pool [--tasks T]]");
 	argc--;
 	argv++;
 	while ((c = getopt_long(argc, argv, "+:", lo, NULL)) != -1) {
@@ -598,15 +625,18 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		} else if (c == 'p') {
 			pool = 1;
 		} else {
-			return die(EXIT_USAGE,
-				   "usage: muster bench coordinate --agents N [--pool [--tasks T]]");
+			return die(
+				EXIT_USAGE,
+				"usage: muster bench coordinate --agents N [--pool [--tasks T]]");
 		}
 	}
 	if (optind != argc || !agents || (ntasks && !pool))
-		return die(EXIT_USAGE, "usage: muster bench coordinate --agents N [--pool [--tasks T]]");
+		return die(EXIT_USAGE,
+			   "usage: muster bench coordinate --agents N [--pool [--tasks T]]");
 	if (!ntasks)
 		ntasks = pool ? 1000 : (size_t)agents;
-	if (!mkdtemp(tmpl) && (snprintf(tmpl, sizeof tmpl, "/tmp/muster-bench-XXXXXX"), !mkdtemp(tmpl)))
+	if (!mkdtemp(tmpl) &&
+	    (snprintf(tmpl, sizeof tmpl, "/tmp/muster-bench-XXXXXX"), !mkdtemp(tmpl)))
 		return die(EXIT_SYSTEM, "bench: cannot make a scratch bus: %s", strerror(errno));
 	len = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (len <= 0)
@@ -663,8 +693,10 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 
 			while (getline(&line, &cap, f) > 0) {
 				json_t *r = json_loads(line, 0, NULL);
-				const char *st = r ? json_string_value(json_object_get(r, "status")) : NULL;
-				const char *out = r ? json_string_value(json_object_get(r, "output")) : NULL;
+				const char *st =
+					r ? json_string_value(json_object_get(r, "status")) : NULL;
+				const char *out =
+					r ? json_string_value(json_object_get(r, "output")) : NULL;
 				json_int_t n = r ? json_integer_value(json_object_get(r, "n")) : -1;
 				char want[40];
 
@@ -789,7 +821,8 @@ int cmd_stop(struct cli *cli, int argc, char **argv)
 		else if (c == 'w' && parse_duration(optarg, &wait_ms) == 0)
 			;
 		else
-			return die(EXIT_USAGE, "usage: muster stop [--now] [--wait DUR|--no-wait] RUN");
+			return die(EXIT_USAGE,
+				   "usage: muster stop [--now] [--wait DUR|--no-wait] RUN");
 	}
 	if (optind != argc - 1 || !valid_run(argv[optind]))
 		return die(EXIT_USAGE, "usage: muster stop [--now] [--wait DUR|--no-wait] RUN");
@@ -876,7 +909,8 @@ int cmd_pause(struct cli *cli, int argc, char **argv)
 		if (!w || strcmp(jstr(w, "role"), "worker")) {
 			json_decref(procs);
 			mst_bus_close(bus);
-			return die(EXIT_NOTFOUND, "%s: %s is not a live agent of a run", argv[0], what);
+			return die(EXIT_NOTFOUND, "%s: %s is not a live agent of a run", argv[0],
+				   what);
 		}
 		if (sigqueue(jpid(w, "coordinator"), on ? SIGUSR1 : SIGUSR2,
 			     (union sigval){.sival_int = (int)v}) < 0) {
@@ -896,7 +930,8 @@ int cmd_pause(struct cli *cli, int argc, char **argv)
 		if (rc < 0 || !master) {
 			mst_bus_close(bus);
 			return rc == MST_ENOTFOUND || rc == 0
-				       ? die(EXIT_NOTFOUND, "%s: run '%s' is not running", argv[0], what)
+				       ? die(EXIT_NOTFOUND, "%s: run '%s' is not running", argv[0],
+					     what)
 				       : fail(rc, "%s: cannot read run '%s'", argv[0], what);
 		}
 		/* for coordinators started later, then for those alive */

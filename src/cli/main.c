@@ -38,9 +38,11 @@ static const struct {
 	{"doctor", cmd_doctor, "doctor [--json]"},
 	{"stats", cmd_stats, "stats [--json]"},
 	{"run", cmd_run,
-	 "run [--agents N] [--tasks FILE] [--mode exec|pool|bus] [--coordinators C] [--timeout DUR] "
+	 "run [--agents N] [--tasks FILE] [--mode exec|pool|bus] [--coordinators C] [--timeout "
+	 "DUR] "
 	 "[--heartbeat DUR] [--retries N] [--max-concurrency N] [--rate R] [--mem SIZE] "
-	 "[--cpu-time DUR] [--nofile N] [--results FILE] [--run NAME] [--quiet] [--progress|--no-progress] "
+	 "[--cpu-time DUR] [--nofile N] [--results FILE] [--run NAME] [--quiet] "
+	 "[--progress|--no-progress] "
 	 "-- CMD [ARGS...]"},
 	{"run", cmd_run, "run --standby --run NAME | --resume NAME [--results FILE] [--quiet]"},
 	{"results", cmd_results, "results RUN"},

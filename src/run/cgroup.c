@@ -74,8 +74,8 @@ int run_cgroup_make(const char *run, char *path, size_t size)
 	path[0] = 0;
 	if (cgroup2_mount(mnt, sizeof mnt) < 0 || own_cgroup(own, sizeof own) < 0)
 		return -ENOENT;
-	n = snprintf(path, size, "%s%s%smuster-%s", mnt, own, own[strlen(own) - 1] == '/' ? "" : "/",
-		     run);
+	n = snprintf(path, size, "%s%s%smuster-%s", mnt, own,
+		     own[strlen(own) - 1] == '/' ? "" : "/", run);
 	if (n < 0 || (size_t)n >= size) {
 		path[0] = 0;
 		return -ENAMETOOLONG;

@@ -414,9 +414,11 @@ static char **agent_env(const struct coord *c, const struct agent *a, int slot, 
 	if (!env)
 		return NULL;
 	for (i = 0; i < n; i++)
-		if (strncmp(environ[i], "MUSTER_TASK", 11) && strncmp(environ[i], "MUSTER_RUN=", 11) &&
+		if (strncmp(environ[i], "MUSTER_TASK", 11) &&
+		    strncmp(environ[i], "MUSTER_RUN=", 11) &&
 		    strncmp(environ[i], "MUSTER_ATTEMPT=", 15) &&
-		    strncmp(environ[i], "MUSTER_BUS=", 11) && strncmp(environ[i], "MUSTER_MODE=", 12) &&
+		    strncmp(environ[i], "MUSTER_BUS=", 11) &&
+		    strncmp(environ[i], "MUSTER_MODE=", 12) &&
 		    strncmp(environ[i], "MUSTER_AGENT=", 13) &&
 		    strncmp(environ[i], "MUSTER_QUEUE=", 13) &&
 		    strncmp(environ[i], "MUSTER_REPLIES=", 15) &&
@@ -530,8 +532,7 @@ static void degrade(struct coord *c, const char *what)
 
 	if (cap >= c->cap)
 		return; /* (a cap of 0, a share of nothing, stays) */
-	fprintf(stderr,
-		"muster: coordinator %d: %s: running at most %d agents at once (was %d)\n",
+	fprintf(stderr, "muster: coordinator %d: %s: running at most %d agents at once (was %d)\n",
 		(int)getpid(), what, cap, c->cap);
 	c->cap = cap;
 }
@@ -611,7 +612,8 @@ static void finish_task(struct coord *c, struct agent *a, const char *status, in
 		char path[PATH_MAX];
 
 		if (run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "out") == 0 &&
-		    snprintf(kept, sizeof kept, "%s/%zu.out", c->rundir, a->idx) < (int)sizeof kept &&
+		    snprintf(kept, sizeof kept, "%s/%zu.out", c->rundir, a->idx) <
+			    (int)sizeof kept &&
 		    rename(path, kept) == 0)
 			r.output_file = kept;
 	}
@@ -721,8 +723,8 @@ static void exec_start(struct coord *c, struct agent *a, int i)
 			mst_nack(c->bus, a->msg_id, 100);
 			goto fail;
 		}
-		snprintf(reason, sizeof reason, "cannot make the agent's files in %s: %s", c->rundir,
-			 strerror(-rc));
+		snprintf(reason, sizeof reason, "cannot make the agent's files in %s: %s",
+			 c->rundir, strerror(-rc));
 		finish_task(c, a, "failed", -1, 0, reason, 1, NULL, 0, 0, NULL, 0);
 		goto fail;
 	}
@@ -731,7 +733,7 @@ static void exec_start(struct coord *c, struct agent *a, int i)
 		a->pid = 0;
 		if (rc == EAGAIN || rc == ENOMEM || rc == EMFILE || rc == ENFILE) {
 			/* short of processes, memory or fds: not the task's fault */
-			degrade(c, rc == EAGAIN ? "cannot start more processes"
+			degrade(c, rc == EAGAIN	  ? "cannot start more processes"
 				   : rc == ENOMEM ? "out of memory"
 						  : "out of file descriptors");
 			mst_nack(c->bus, a->msg_id, 100);
@@ -749,8 +751,9 @@ static void exec_start(struct coord *c, struct agent *a, int i)
 		waitpid(a->pid, &st, 0);
 		kill(-a->pid, SIGKILL);
 		finish_task(c, a, WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "ok" : "failed",
-			    WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0,
-			    "agent failed", 1, NULL, 0, 0, NULL, 0);
+			    WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+			    WIFSIGNALED(st) ? WTERMSIG(st) : 0, "agent failed", 1, NULL, 0, 0, NULL,
+			    0);
 		a->pid = 0;
 		goto fail;
 	}
@@ -795,11 +798,13 @@ static void exec_exited(struct coord *c, struct agent *a)
 		int64_t t = a->task.timeout_ms > 0 ? a->task.timeout_ms : c->timeout_ms;
 
 		snprintf(reason, sizeof reason, "timed out after %.3g s", (double)t / 1000);
-		finish_task(c, a, "timeout", -1, SIGKILL, reason, 1, out, outlen, trunc, err, errlen);
+		finish_task(c, a, "timeout", -1, SIGKILL, reason, 1, out, outlen, trunc, err,
+			    errlen);
 	} else if (a->silent) {
 		snprintf(reason, sizeof reason, "no heartbeat for %.3g s",
 			 (double)c->heartbeat_ms / 1000);
-		finish_task(c, a, "failed", -1, SIGKILL, reason, 1, out, outlen, trunc, err, errlen);
+		finish_task(c, a, "failed", -1, SIGKILL, reason, 1, out, outlen, trunc, err,
+			    errlen);
 	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 		finish_task(c, a, "ok", 0, 0, NULL, 0, out, outlen, trunc, err, errlen);
 	} else if (WIFEXITED(st)) {
@@ -918,8 +923,8 @@ static void pool_spawn(struct coord *c, int i)
 fail:
 	if (rc == EAGAIN || rc == ENOMEM || rc == EMFILE || rc == ENFILE)
 		degrade(c, strerror(rc));
-	fprintf(stderr, "muster: coordinator %d: cannot start agent %d (%s): %s\n",
-		(int)getpid(), i, c->cmd[0], strerror(rc));
+	fprintf(stderr, "muster: coordinator %d: cannot start agent %d (%s): %s\n", (int)getpid(),
+		i, c->cmd[0], strerror(rc));
 	a->respawn_ns = mst_now_ns() + 1000000000LL; /* try again in a second */
 out:
 	close_fd(&in[0]);
@@ -1001,8 +1006,8 @@ static void pool_line(struct coord *c, int i, const char *line, size_t len)
 		return;
 	}
 	if (!a->busy || strcmp(r.id, a->task.id)) {
-		snprintf(why, sizeof why, "the agent replied for task '%.64s' while %s%.64s%s", r.id,
-			 a->busy ? "running '" : "idle", a->busy ? a->task.id : "",
+		snprintf(why, sizeof why, "the agent replied for task '%.64s' while %s%.64s%s",
+			 r.id, a->busy ? "running '" : "idle", a->busy ? a->task.id : "",
 			 a->busy ? "'" : "");
 		run_pool_reply_clear(&r);
 		pool_kill(c, i, why);
@@ -1029,8 +1034,9 @@ static void pool_line(struct coord *c, int i, const char *line, size_t len)
 		finish_task(c, a, "ok", r.exit_code, 0, NULL, 0, r.output,
 			    trunc ? OUT_MAX : r.output_len, trunc, NULL, 0);
 	else
-		finish_task(c, a, "failed", r.exit_code, 0, r.error ? r.error : "the agent said failed",
-			    1, r.output, trunc ? OUT_MAX : r.output_len, trunc, NULL, 0);
+		finish_task(c, a, "failed", r.exit_code, 0,
+			    r.error ? r.error : "the agent said failed", 1, r.output,
+			    trunc ? OUT_MAX : r.output_len, trunc, NULL, 0);
 	run_pool_reply_clear(&r);
 	clear_task(c, a);
 }
@@ -1103,7 +1109,9 @@ static void pool_exited(struct coord *c, int i)
 	} else if (!c->stopping && !c->interrupted) {
 		fprintf(stderr, "muster: coordinator %d: agent %d (pid %d) ended while idle: %s\n",
 			(int)getpid(), i, (int)a->pid,
-			a->garbage ? a->garbage : WIFEXITED(st) ? "it exited" : "killed by a signal");
+			a->garbage	? a->garbage
+			: WIFEXITED(st) ? "it exited"
+					: "killed by a signal");
 	}
 	free(err);
 	run_proc_unregister(c->bus, c->run, a->pid);
@@ -1129,9 +1137,10 @@ static void pool_exited(struct coord *c, int i)
 		a->quick_deaths++;
 	else
 		a->quick_deaths = 0;
-	a->respawn_ns = now + (a->quick_deaths
-				       ? (100LL << (a->quick_deaths < 7 ? a->quick_deaths : 7)) * 1000000
-				       : 0);
+	a->respawn_ns =
+		now + (a->quick_deaths
+			       ? (100LL << (a->quick_deaths < 7 ? a->quick_deaths : 7)) * 1000000
+			       : 0);
 	if (a->respawn_ns - now > 10000000000LL)
 		a->respawn_ns = now + 10000000000LL;
 }
@@ -1147,7 +1156,8 @@ static int start_task(struct coord *c, mst_msg *m)
 
 	for (i = 0; i < c->slots; i++)
 		if (!c->a[i].busy &&
-		    (c->pool ? c->a[i].pid > 0 && !c->a[i].garbage && !c->a[i].eof_ns : !c->a[i].pid)) {
+		    (c->pool ? c->a[i].pid > 0 && !c->a[i].garbage && !c->a[i].eof_ns
+			     : !c->a[i].pid)) {
 			a = &c->a[i];
 			break;
 		}
@@ -1467,7 +1477,8 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 		fprintf(stderr, "muster: coordinator: cannot open the bus %s\n", bus_dir);
 		return 111;
 	}
-	if ((rc = read_meta(&c, &c.master)) < 0 || run_name(c.queue, sizeof c.queue, run, "tasks") ||
+	if ((rc = read_meta(&c, &c.master)) < 0 ||
+	    run_name(c.queue, sizeof c.queue, run, "tasks") ||
 	    run_dir(c.rundir, sizeof c.rundir, bus_dir, run) < 0) {
 		fprintf(stderr, "muster: coordinator: run %s: %s\n", run, mst_strerror(rc));
 		mst_bus_close(c.bus);
@@ -1547,7 +1558,8 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 			if (c.orphan_ns && now - c.orphan_ns > ORPHAN_GRACE_MS * 1000000LL &&
 			    !c.stopping) {
 				fprintf(stderr,
-					"muster: coordinator %d: run %s has had no master for %d s; "
+					"muster: coordinator %d: run %s has had no master for %d "
+					"s; "
 					"finishing what runs\n",
 					(int)getpid(), run, ORPHAN_GRACE_MS / 1000);
 				c.stopping = 1;
@@ -1608,7 +1620,8 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 
 					if (si.ssi_signo == SIGUSR1 || si.ssi_signo == SIGUSR2) {
 						on_pause(&c, si.ssi_signo == SIGUSR1,
-							 si.ssi_code == SI_QUEUE ? (pid_t)si.ssi_int : 0);
+							 si.ssi_code == SI_QUEUE ? (pid_t)si.ssi_int
+										 : 0);
 						continue;
 					}
 					if (si.ssi_signo == SIGPIPE)
@@ -1631,7 +1644,8 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 					c.stopping = 1;
 				take_fed(&c);
 				if (c.f.err) {
-					fprintf(stderr, "muster: coordinator %d: taking tasks: %s\n",
+					fprintf(stderr,
+						"muster: coordinator %d: taking tasks: %s\n",
 						(int)getpid(), mst_strerror(c.f.err));
 					c.stopping = 1;
 					status = 111;

@@ -94,8 +94,8 @@ struct master {
 	/* bus mode: agents take tasks themselves and send replies to run.R.replies */
 	int bus_mode, retries;
 	char replies[MST_NAME_MAX + 1];
-	int *attempts;	 /* per task: replies and losses counted */
-	size_t *by_id;	 /* hash of task ids: index + 1, 0 empty */
+	int *attempts; /* per task: replies and losses counted */
+	size_t *by_id; /* hash of task ids: index + 1, 0 empty */
 	size_t nby_id;
 	int64_t lost_check;
 	/* the progress bar */
@@ -156,7 +156,7 @@ out:
 static int enqueue(struct master *m, const size_t *idx, size_t n)
 {
 	mst_buf *bufs = calloc(n ? n : 1, sizeof *bufs);
-	char (*keys)[24] = calloc(n ? n : 1, sizeof *keys);
+	char(*keys)[24] = calloc(n ? n : 1, sizeof *keys);
 	const char **kp = calloc(n ? n : 1, sizeof *kp);
 	size_t i, k, cnt;
 	int prio, rc = 0;
@@ -270,8 +270,12 @@ static void record(struct master *m, struct run_result *r)
 static void skip(struct master *m, size_t d, size_t failed_dep)
 {
 	char reason[512];
-	struct run_result r = {.idx = d, .id = m->ts->v[d].id, .status = "skipped",
-			       .exit_code = -1, .reason = reason, .start_ms = run_wall_ms()};
+	struct run_result r = {.idx = d,
+			       .id = m->ts->v[d].id,
+			       .status = "skipped",
+			       .exit_code = -1,
+			       .reason = reason,
+			       .start_ms = run_wall_ms()};
 
 	snprintf(reason, sizeof reason, "dependency %s did not succeed", m->ts->v[failed_dep].id);
 	m->waiting[d] = 0;
@@ -564,7 +568,8 @@ static void coordinator_gone(struct master *m, int k, int st)
 		kill_stray_workers(m, pid);
 	if (!m->o->quiet) {
 		if (st == -1)
-			fprintf(stderr, "muster: run %s: coordinator %d is gone; starting another\n",
+			fprintf(stderr,
+				"muster: run %s: coordinator %d is gone; starting another\n",
 				m->run, (int)pid);
 		else
 			fprintf(stderr, "muster: run %s: coordinator %d %s %d; starting another\n",
@@ -725,8 +730,10 @@ static void on_reply(struct master *m, const mst_msg *msg)
 	}
 	if (r.kind != RUN_POOL_REPLY || (idx = find_task(m, r.id)) == SIZE_MAX) {
 		if (r.kind == RUN_POOL_REPLY)
-			fprintf(stderr, "muster: run %s: a reply for task '%.64s', which it has not; "
-					"dropped\n", m->run, r.id);
+			fprintf(stderr,
+				"muster: run %s: a reply for task '%.64s', which it has not; "
+				"dropped\n",
+				m->run, r.id);
 		run_pool_reply_clear(&r);
 		return;
 	}
@@ -741,7 +748,8 @@ static void on_reply(struct master *m, const mst_msg *msg)
 		int64_t delay = 100LL << (a < 7 ? a : 7);
 
 		if (resend(m, idx, delay > 10000 ? 10000 : delay) < 0)
-			fprintf(stderr, "muster: run %s: cannot send task %s again\n", m->run, r.id);
+			fprintf(stderr, "muster: run %s: cannot send task %s again\n", m->run,
+				r.id);
 		run_pool_reply_clear(&r);
 		return;
 	}
@@ -786,8 +794,11 @@ static void check_lost(struct master *m, struct replier *rp)
 		if (++m->attempts[i] <= retries) {
 			resend(m, i, 0);
 		} else {
-			struct run_result res = {.idx = i, .id = t->id, .status = "failed",
-						 .exit_code = -1, .attempts = m->attempts[i],
+			struct run_result res = {.idx = i,
+						 .id = t->id,
+						 .status = "failed",
+						 .exit_code = -1,
+						 .attempts = m->attempts[i],
 						 .start_ms = now,
 						 .reason = "taken by an agent that acknowledged it "
 							   "without a reply"};
@@ -796,8 +807,10 @@ static void check_lost(struct master *m, struct replier *rp)
 		}
 	}
 	if (lost)
-		fprintf(stderr, "muster: run %s: %zu tasks were taken without a reply; sent again "
-				"or failed\n", m->run, lost);
+		fprintf(stderr,
+			"muster: run %s: %zu tasks were taken without a reply; sent again "
+			"or failed\n",
+			m->run, lost);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -973,8 +986,8 @@ static int stand_by(struct master *m, const char *lockname, mst_lock **lock, int
 		if (state && strcmp(state, "running") && strcmp(state, "stopping")) {
 			*code = (int)json_integer_value(json_object_get(o, "exit"));
 			if (!m->o->quiet)
-				fprintf(stderr, "muster: run %s is %s; the standby leaves\n", m->run,
-					state);
+				fprintf(stderr, "muster: run %s is %s; the standby leaves\n",
+					m->run, state);
 			json_decref(o);
 			return 0;
 		}
@@ -992,7 +1005,8 @@ static int stand_by(struct master *m, const char *lockname, mst_lock **lock, int
 				o = json_loadb(kv.value, kv.len, 0, NULL);
 				mst_kv_free(&kv);
 				state = o ? json_string_value(json_object_get(o, "state")) : NULL;
-				if (state && strcmp(state, "running") && strcmp(state, "stopping")) {
+				if (state && strcmp(state, "running") &&
+				    strcmp(state, "stopping")) {
 					*code = (int)json_integer_value(json_object_get(o, "exit"));
 					json_decref(o);
 					mst_lock_release(*lock);
@@ -1102,8 +1116,9 @@ static void summarize(struct master *m, int64_t t_end, struct run_summary *sum)
 		int par = m->agents < (int)ts->n ? m->agents : (int)ts->n;
 		double ideal = par > 0 ? busy / 1000.0 / par : 0;
 
-		s.overhead_pct =
-			s.seconds > 0 && ideal < s.seconds ? 100.0 * (s.seconds - ideal) / s.seconds : 0;
+		s.overhead_pct = s.seconds > 0 && ideal < s.seconds
+					 ? 100.0 * (s.seconds - ideal) / s.seconds
+					 : 0;
 	}
 	s.coordinators_lost = m->lost;
 	if (sum)
@@ -1117,8 +1132,9 @@ static void summarize(struct master *m, int64_t t_end, struct run_summary *sum)
 			s.total ? 100.0 * (double)m->ndone / (double)s.total : 100.0, s.seconds,
 			s.p50_ms, s.p99_ms, s.overhead_pct, s.coordinators_lost);
 		if (m->ndone < s.total)
-			fprintf(stderr, "muster: run %s: stopped; carry it on with: muster run "
-					"--resume %s\n",
+			fprintf(stderr,
+				"muster: run %s: stopped; carry it on with: muster run "
+				"--resume %s\n",
 				m->run, m->run);
 	}
 }
@@ -1247,7 +1263,8 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 		if (mst_kv_get(bus, key, &kv) == 0) {
 			mst_kv_free(&kv);
 			fprintf(stderr,
-				"muster: run %s exists already (muster results %s; muster run --resume "
+				"muster: run %s exists already (muster results %s; muster run "
+				"--resume "
 				"%s)\n",
 				m.run, m.run, m.run);
 			rc = MST_ECONFLICT;
@@ -1348,7 +1365,8 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 		}
 		if (!o->quiet)
 			fprintf(stderr,
-				"muster: run %s: master %d carries the run on: %zu of %zu tasks done, "
+				"muster: run %s: master %d carries the run on: %zu of %zu tasks "
+				"done, "
 				"%d coordinators adopted\n",
 				m.run, (int)getpid(), m.ndone, ts->n, live_coordinators(&m));
 	}
@@ -1396,7 +1414,8 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 		for (k = 0; k < m.nco; k++)
 			if (m.co[k].pid > 0) {
 				slots_left -= m.co[k].slots;
-				cap_left -= m.co[k].cap < m.co[k].slots ? m.co[k].cap : m.co[k].slots;
+				cap_left -=
+					m.co[k].cap < m.co[k].slots ? m.co[k].cap : m.co[k].slots;
 			}
 		n = m.nco - live_coordinators(&m);
 		for (k = 0; k < m.nco && ts->n > m.ndone; k++) {
@@ -1416,7 +1435,8 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 	if (o->warm) {
 		/* the agents first, then the tasks, which are timed from then on */
 		if ((rc = wait_agents(&m, m.agents)) < 0 || (rc = release_ready(&m)) < 0) {
-			fprintf(stderr, "muster: run %s: cannot start: %s\n", m.run, mst_strerror(rc));
+			fprintf(stderr, "muster: run %s: cannot start: %s\n", m.run,
+				mst_strerror(rc));
 			stop_run(&m, 2);
 		}
 		m.t0 = m.t_start = run_wall_ms();
@@ -1492,8 +1512,8 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 				free(ids);
 				free(q);
 				if (rp.err) {
-					fprintf(stderr, "muster: run %s: taking replies: %s\n", m.run,
-						mst_strerror(rp.err));
+					fprintf(stderr, "muster: run %s: taking replies: %s\n",
+						m.run, mst_strerror(rp.err));
 					m.status = 111;
 					stop_run(&m, 2);
 				}

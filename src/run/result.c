@@ -49,8 +49,10 @@ size_t run_utf8_seq(const unsigned char *s, size_t left)
 
 	if (s[0] < 0x80)
 		return 1;
-	n = s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : s[0] >= 0xe0 ? (s[0] < 0xf0 ? 3 : 0)
-	    : s[0] >= 0xc2 ? 2 : 0;
+	n = s[0] >= 0xf0 && s[0] < 0xf5 ? 4
+	    : s[0] >= 0xe0		? (s[0] < 0xf0 ? 3 : 0)
+	    : s[0] >= 0xc2		? 2
+					: 0;
 	if (!n || n > left)
 		return 0;
 	c = s[0] & (0x7f >> n);

@@ -292,8 +292,7 @@ static int key_find(struct local_bus *lb, MDB_txn *txn, const char *queue, const
 }
 
 /* Remembers key kk (from key_find) as sent now as message id. */
-static int key_put(struct local_bus *lb, MDB_txn *txn, const MDB_val *kk, uint64_t id,
-		   int64_t wall)
+static int key_put(struct local_bus *lb, MDB_txn *txn, const MDB_val *kk, uint64_t id, int64_t wall)
 {
 	unsigned char val[16], tk[8 + KEYBUF * 2];
 	MDB_val kv = {16, val}, tkk, empty = {0, NULL};
