@@ -113,6 +113,10 @@ const char *mst_bus_path(const mst_bus *bus);
 /* The owner (pid) that leases taken through this handle are attributed to. */
 pid_t mst_bus_owner(const mst_bus *bus);
 
+/* The largest payload (message, topic entry or value) the handle sends, in bytes:
+ * mst_bus_opts.payload_max, or MST_PAYLOAD_MAX_DEFAULT. 0 for a NULL bus. */
+size_t mst_bus_payload_max(const mst_bus *bus);
+
 /* Where a bus would live and why. Fills dir (the base directory chosen, size
  * dirsz) and why (a sentence, size whysz) for url (NULL as in mst_bus_open).
  * It may create the base directory (0700), as opening would; never the bus itself.

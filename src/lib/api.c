@@ -65,6 +65,11 @@ pid_t mst_bus_owner(const mst_bus *bus)
 	return bus ? bus->owner.pid : 0;
 }
 
+size_t mst_bus_payload_max(const mst_bus *bus)
+{
+	return bus ? bus->payload_max : 0;
+}
+
 static int check_send(mst_bus *bus, const char *queue, const mst_send_opts *opts)
 {
 	if (!bus)

@@ -1123,7 +1123,15 @@ static void summarize(struct master *m, int64_t t_end, struct run_summary *sum)
 	s.coordinators_lost = m->lost;
 	if (sum)
 		*sum = s;
-	if (!m->o->quiet) {
+	if (!m->o->quiet && m->bus_mode) {
+		/* bus agents report no durations: no agent time, no overhead */
+		fprintf(stderr,
+			"muster: run %s: %zu tasks: %zu ok, %zu failed, %zu not run; "
+			"delivery %.3f%%; %.3f s; coordinators replaced %d\n",
+			m->run, s.total, s.ok, s.failed, s.total - m->ndone,
+			s.total ? 100.0 * (double)m->ndone / (double)s.total : 100.0, s.seconds,
+			s.coordinators_lost);
+	} else if (!m->o->quiet) {
 		fprintf(stderr,
 			"muster: run %s: %zu tasks: %zu ok, %zu failed, %zu not run; "
 			"delivery %.3f%%; %.3f s; agent time p50 %.1f ms, p99 %.1f ms; "
@@ -1131,12 +1139,10 @@ static void summarize(struct master *m, int64_t t_end, struct run_summary *sum)
 			m->run, s.total, s.ok, s.failed, s.total - m->ndone,
 			s.total ? 100.0 * (double)m->ndone / (double)s.total : 100.0, s.seconds,
 			s.p50_ms, s.p99_ms, s.overhead_pct, s.coordinators_lost);
-		if (m->ndone < s.total)
-			fprintf(stderr,
-				"muster: run %s: stopped; carry it on with: muster run "
-				"--resume %s\n",
-				m->run, m->run);
 	}
+	if (!m->o->quiet && m->ndone < s.total)
+		fprintf(stderr, "muster: run %s: stopped; carry it on with: muster run --resume %s\n",
+			m->run, m->run);
 }
 
 /* Waits (up to a minute) until n agents of the run are registered: pool agents are
@@ -1269,6 +1275,26 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 				m.run, m.run, m.run);
 			rc = MST_ECONFLICT;
 			goto out;
+		}
+		/* every task must fit in a message of the bus, as it travels (JSON) */
+		for (i = 0; i < ts->n; i++) {
+			char *enc = run_task_encode(&ts->v[i], i);
+			size_t len = enc ? strlen(enc) : 0;
+
+			free(enc);
+			if (!enc) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			if (len > mst_bus_payload_max(bus)) {
+				fprintf(stderr,
+					"muster: run %s: task %s is too large: its payload of %zu bytes "
+					"takes %zu as a message, over the bus's %zu "
+					"(MUSTER_PAYLOAD_MAX)\n",
+					m.run, ts->v[i].id, ts->v[i].len, len, mst_bus_payload_max(bus));
+				rc = MST_ETOOBIG;
+				goto out;
+			}
 		}
 		m.agents = o->agents;
 		m.retries = o->retries;
