@@ -108,13 +108,22 @@ for sc in "${scenarios[@]}"; do
 		final=$bus/out2
 		;;
 	sigstop)
-		# the newest worker (most of its task ahead), until one is caught alive
+		# the newest worker (most of its task ahead), until one is caught alive; pids
+		# wrap quickly (pid_max may be 32768), so what was stopped must still be an
+		# agent of this run (its command), or it is let go again
 		for ((i = 0; i < 200; i++)); do
 			line=$("$M" --bus "$bus" ps | awk '$2 == "worker"' | tail -1)
 			victims=${line%% *}
 			stopped_task=$(awk '{print $4}' <<<"$line")
 			kill_ms=$(now_ms)
-			[ -n "$victims" ] && kill -STOP "$victims" 2>/dev/null && break
+			[ -n "$victims" ] && kill -STOP "$victims" 2>/dev/null || continue
+			if tr '\0' ' ' <"/proc/$victims/cmdline" 2>/dev/null |
+				grep -q "sleep 0.05; echo .* sh $stopped_task"; then
+				break
+			fi
+			kill -CONT "$victims" 2>/dev/null
+			victims=
+			kill -0 "$mpid" 2>/dev/null || break # the run ended first
 		done
 		;;
 	all)

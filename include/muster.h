@@ -304,7 +304,9 @@ int mst_kv_cas(mst_bus *bus, const char *key, uint64_t expected, const void *val
 int mst_kv_del(mst_bus *bus, const char *key);
 
 /* Lists keys starting with prefix ("" for all), sorted, values included.
- * *out (free with mst_kv_list_free) receives *n entries. */
+ * *out (free with mst_kv_list_free) receives *n entries. A long list is read a few
+ * hundred keys per transaction (never holding the store's old pages long): a key
+ * changed while it is listed shows its state before or after the change. */
 int mst_kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n);
 
 /* Waits until key changes to a revision above since (0: any existing value is a

@@ -438,7 +438,7 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	}
 	if (rc < 0 && (code = cli_open(cli, CLI_EXISTING, &bus)))
 		return code;
-	rc = mst_kv_list(bus, "run.", &kv, &n);
+	rc = mst_kv_list(bus, "proc.", &kv, &n);
 	mst_bus_close(bus);
 	if (rc < 0)
 		return fail(rc, "ps: cannot list runs");
@@ -447,12 +447,9 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	else
 		printf("%-8s %-12s %-28s %s\n", "PID", "ROLE", "RUN", "TASK");
 	for (i = 0; i < n; i++) {
-		const char *k = kv[i].key, *p = strstr(k, ".proc.");
 		json_t *o;
 		pid_t pid;
 
-		if (!p || strncmp(k, "run.", 4))
-			continue;
 		o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
 		pid = o ? (pid_t)json_integer_value(json_object_get(o, "pid")) : 0;
 		if (!o || !run_proc_alive(pid, (uint64_t)json_integer_value(
@@ -740,7 +737,10 @@ static json_t *run_procs(mst_bus *bus, const char *run)
 	mst_kv *kv;
 	size_t n, i;
 
-	snprintf(prefix, sizeof prefix, run ? "run.%s.proc." : "run.", run);
+	if (run)
+		run_proc_key(prefix, sizeof prefix, run, 0);
+	else
+		snprintf(prefix, sizeof prefix, "proc.");
 	if (!arr || mst_kv_list(bus, prefix, &kv, &n) < 0) {
 		json_decref(arr);
 		return NULL;
@@ -748,8 +748,6 @@ static json_t *run_procs(mst_bus *bus, const char *run)
 	for (i = 0; i < n; i++) {
 		json_t *o;
 
-		if (!strstr(kv[i].key, ".proc."))
-			continue;
 		o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
 		if (o && run_proc_alive((pid_t)json_integer_value(json_object_get(o, "pid")),
 					(uint64_t)json_integer_value(json_object_get(o, "pstart"))))

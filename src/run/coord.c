@@ -210,6 +210,16 @@ int run_proc_alive(pid_t pid, uint64_t pstart)
 	return s != 0 && (pstart == 0 || s == pstart);
 }
 
+int run_proc_key(char *buf, size_t size, const char *run, pid_t pid)
+{
+	int n = pid > 0 ? snprintf(buf, size, "proc.%s.%d", run, (int)pid)
+			: snprintf(buf, size, "proc.%s.", run);
+
+	if (n < 0 || (size_t)n >= size)
+		return MST_ENAME;
+	return mst_name_check(buf);
+}
+
 int run_proc_register(mst_bus *bus, const char *run, pid_t pid, const char *role, json_t *extra)
 {
 	char key[MST_NAME_MAX + 1];
@@ -217,7 +227,7 @@ int run_proc_register(mst_bus *bus, const char *run, pid_t pid, const char *role
 	char *s;
 	int rc;
 
-	if ((rc = run_name(key, sizeof key, run, "proc.%d", (int)pid)) < 0) {
+	if ((rc = run_proc_key(key, sizeof key, run, pid)) < 0) {
 		json_decref(o);
 		return rc;
 	}
@@ -239,7 +249,7 @@ void run_proc_unregister(mst_bus *bus, const char *run, pid_t pid)
 {
 	char key[MST_NAME_MAX + 1];
 
-	if (run_name(key, sizeof key, run, "proc.%d", (int)pid) == 0)
+	if (run_proc_key(key, sizeof key, run, pid) == 0)
 		mst_kv_del(bus, key);
 }
 

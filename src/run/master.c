@@ -429,7 +429,7 @@ static void kill_stray_workers(struct master *m, pid_t coordinator)
 	mst_kv *kv;
 	size_t n, i;
 
-	if (run_name(prefix, sizeof prefix, m->run, "proc.") < 0 ||
+	if (run_proc_key(prefix, sizeof prefix, m->run, 0) < 0 ||
 	    mst_kv_list(m->bus, prefix, &kv, &n) < 0)
 		return;
 	for (i = 0; i < n; i++) {
@@ -460,7 +460,7 @@ static void adopt_coordinators(struct master *m)
 	size_t n, i;
 	int k = 0;
 
-	if (run_name(prefix, sizeof prefix, m->run, "proc.") < 0 ||
+	if (run_proc_key(prefix, sizeof prefix, m->run, 0) < 0 ||
 	    mst_kv_list(m->bus, prefix, &kv, &n) < 0)
 		return;
 	for (i = 0; i < n; i++) {
@@ -504,7 +504,7 @@ static void on_orphan(struct master *m, pid_t pid, int st)
 	int trunc = 0, etrunc = 0, attempt = 0;
 	size_t idx = SIZE_MAX;
 
-	if (run_name(key, sizeof key, m->run, "proc.%d", (int)pid) < 0 ||
+	if (run_proc_key(key, sizeof key, m->run, pid) < 0 ||
 	    mst_kv_get(m->bus, key, &kv) < 0)
 		return;
 	o = json_loadb(kv.value, kv.len, 0, NULL);
@@ -1154,7 +1154,7 @@ static int wait_agents(struct master *m, int n)
 	int64_t t0 = run_wall_ms();
 	int rc;
 
-	if ((rc = run_name(prefix, sizeof prefix, m->run, "proc.")) < 0)
+	if ((rc = run_proc_key(prefix, sizeof prefix, m->run, 0)) < 0)
 		return rc;
 	while (run_wall_ms() - t0 < 60000) {
 		mst_kv *kv;

@@ -20,7 +20,8 @@
  *   kv    run.R.meta           the run: command, mode, counts, state
  *   kv    run.R.res.N          the result of task N (index in the task list), created
  *                              once: whoever records second learns it lost
- *   kv    run.R.proc.PID       a live process of the run: role, start time, task
+ *   kv    proc.R.PID           a live process of the run: role, start time, task (apart
+ *                              from run.R., so that listing processes is quick)
  *   kv    run.R.fail.N         failed attempts of task N (retries count these)
  *   lock  run.R.master         held by the master
  */
@@ -130,8 +131,11 @@ int run_out_path(char *buf, size_t size, const char *rundir, size_t idx, int att
 /* Up to max bytes of path (its end with tail), malloc'ed and NUL-terminated; NULL if
  * it cannot be read. */
 char *run_read_file(const char *path, size_t max, int tail, size_t *len, int *truncated);
+/* The key of process pid of run (proc.RUN.PID), or with pid 0 the prefix of them all
+ * (proc.RUN.); 0 or MST_ENAME. */
+int run_proc_key(char *buf, size_t size, const char *run, pid_t pid);
 /* Registers pid as a process of run (role: master, standby, coordinator, worker)
- * under run.R.proc.PID, with the fields of extra (a JSON object, consumed; NULL for
+ * under proc.RUN.PID, with the fields of extra (a JSON object, consumed; NULL for
  * none); unregister removes it. */
 int run_proc_register(mst_bus *bus, const char *run, pid_t pid, const char *role,
 		      struct json_t *extra);

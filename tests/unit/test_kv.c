@@ -186,6 +186,69 @@ START_TEST(test_list_prefix)
 }
 END_TEST
 
+/* A list longer than one read transaction's share: every key once, in order, values
+ * right, also while another process keeps writing keys in and around the range. */
+START_TEST(test_list_long)
+{
+	mst_bus *bus = unit_bus();
+	char key[32], val[32];
+	mst_kv *list;
+	size_t i, n;
+	pid_t pid;
+	int st, round;
+
+	for (i = 0; i < 3000; i++) {
+		snprintf(key, sizeof key, "long.%05zu", i);
+		snprintf(val, sizeof val, "v%zu", i);
+		ck_assert_int_eq(mst_kv_set(bus, key, val, strlen(val), NULL), 0);
+	}
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) { /* a writer of other keys, before, among and after them */
+		mst_bus *b = unit_open(mst_bus_path(bus), 0);
+		int k;
+
+		for (k = 0; k < 3000; k++) {
+			char kk[32];
+
+			if (k % 3 == 0)
+				snprintf(kk, sizeof kk, "lone.%d", k);
+			else if (k % 3 == 1)
+				snprintf(kk, sizeof kk, "long.%05d.x", k);
+			else
+				snprintf(kk, sizeof kk, "lonh.%d", k);
+			if (mst_kv_set(b, kk, "w", 1, NULL) < 0)
+				_exit(1);
+		}
+		mst_bus_close(b);
+		_exit(0);
+	}
+	for (round = 0; round < 5; round++) {
+		size_t base = 0;
+
+		ck_assert_int_eq(mst_kv_list(bus, "long.", &list, &n), 0);
+		ck_assert_uint_ge(n, 3000);
+		for (i = 0; i < n; i++) {
+			ck_assert(!strncmp(list[i].key, "long.", 5));
+			if (i > 0)
+				ck_assert_int_lt(strcmp(list[i - 1].key, list[i].key), 0);
+			if (strlen(list[i].key) == 10) { /* one of ours */
+				snprintf(key, sizeof key, "long.%05zu", base);
+				snprintf(val, sizeof val, "v%zu", base);
+				ck_assert_str_eq(list[i].key, key);
+				ck_assert_str_eq(list[i].value, val);
+				base++;
+			}
+		}
+		ck_assert_uint_eq(base, 3000);
+		mst_kv_list_free(list, n);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	mst_bus_close(bus);
+}
+END_TEST
+
 START_TEST(test_watch_local)
 {
 	mst_bus *bus = unit_bus();
@@ -303,6 +366,7 @@ Suite *suite_kv(void)
 	tcase_add_test(tc, test_cas);
 	tcase_add_test(tc, test_del);
 	tcase_add_test(tc, test_list_prefix);
+	tcase_add_test(tc, test_list_long);
 	tcase_add_test(tc, test_watch_local);
 	tcase_add_test(tc, test_watch_wakes_child);
 	tcase_add_test(tc, test_watch_wakes_child_on_delete);

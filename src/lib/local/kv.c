@@ -155,45 +155,74 @@ int local__kv_del(mst_bus *bus, const char *key)
 	return 0;
 }
 
+/* Keys listed per read transaction: a long list is read in several, so that it never
+ * holds a snapshot long (LMDB cannot reuse the pages freed after the oldest snapshot
+ * still read: a slow list under heavy writing would fill the store). */
+#define LIST_CHUNK 512
+
 int local__kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n)
 {
 	struct local_bus *lb = LB(bus);
-	size_t plen = strlen(prefix), cnt = 0;
+	size_t plen = strlen(prefix), cnt = 0, cap = 0, in_txn;
+	char last[MST_NAME_MAX + 1];
+	size_t last_len = 0;
 	mst_kv *list = NULL;
 	MDB_txn *txn;
 	MDB_cursor *c;
 	MDB_val k, v;
-	int rc = 0, r;
+	int rc = 0, r, more = 1;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = local__txn(lb, 1, &txn)) < 0)
-		return rc;
-	if ((r = mdb_cursor_open(txn, lb->dbi[DB_KV], &c))) {
-		local__abort(lb, txn);
-		return local__err(r);
-	}
-	if (plen) {
-		k.mv_size = plen;
-		k.mv_data = (void *)prefix;
-		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	} else {
-		r = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-	}
-	while (r == 0 && k.mv_size >= plen && !memcmp(k.mv_data, prefix, plen)) {
-		void *nl = realloc(list, (cnt + 1) * sizeof *list);
-		if (!nl) {
-			rc = -ENOMEM;
+	while (more && rc == 0) {
+		if ((rc = local__txn(lb, 1, &txn)) < 0)
+			break;
+		if ((r = mdb_cursor_open(txn, lb->dbi[DB_KV], &c))) {
+			local__abort(lb, txn);
+			rc = local__err(r);
 			break;
 		}
-		list = nl;
-		if ((rc = fill(&list[cnt], k.mv_data, k.mv_size, &v)) < 0)
-			break;
-		cnt++;
-		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+		if (last_len) { /* after the last key of the previous chunk */
+			k.mv_size = last_len;
+			k.mv_data = last;
+			r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+			if (r == 0 && k.mv_size == last_len && !memcmp(k.mv_data, last, last_len))
+				r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+		} else if (plen) {
+			k.mv_size = plen;
+			k.mv_data = (void *)prefix;
+			r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		} else {
+			r = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+		}
+		more = 0;
+		for (in_txn = 0; r == 0 && k.mv_size >= plen && !memcmp(k.mv_data, prefix, plen);
+		     in_txn++) {
+			if (in_txn == LIST_CHUNK && k.mv_size <= sizeof last) {
+				more = 1; /* the rest in a new transaction */
+				break;
+			}
+			if (cnt == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				void *nl = realloc(list, ncap * sizeof *list);
+
+				if (!nl) {
+					rc = -ENOMEM;
+					break;
+				}
+				list = nl;
+				cap = ncap;
+			}
+			if ((rc = fill(&list[cnt], k.mv_data, k.mv_size, &v)) < 0)
+				break;
+			cnt++;
+			memcpy(last, k.mv_data, k.mv_size < sizeof last ? k.mv_size : sizeof last);
+			last_len = k.mv_size < sizeof last ? k.mv_size : sizeof last;
+			r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+		}
+		mdb_cursor_close(c);
+		local__abort(lb, txn);
 	}
-	mdb_cursor_close(c);
-	local__abort(lb, txn);
 	if (rc < 0) {
 		mst_kv_list_free(list, cnt);
 		return rc;
