@@ -379,18 +379,9 @@ int cmd_coordinator(struct cli *cli, int argc, char **argv)
 	return run_coordinator(dir, argv[1], (int)slots, argc == 5 ? (int)cap : -1, first != 0);
 }
 
-static int by_index(const void *a, const void *b)
-{
-	const char *x = strrchr(((const mst_kv *)a)->key, '.'),
-		   *y = strrchr(((const mst_kv *)b)->key, '.');
-	unsigned long long i = strtoull(x + 1, NULL, 10), j = strtoull(y + 1, NULL, 10);
-
-	return i < j ? -1 : i > j;
-}
-
 int cmd_results(struct cli *cli, int argc, char **argv)
 {
-	char meta[MST_NAME_MAX + 1], res[MST_NAME_MAX + 1];
+	char meta[MST_NAME_MAX + 1];
 	mst_kv *kv, m;
 	size_t n, i;
 	mst_bus *bus;
@@ -407,12 +398,10 @@ int cmd_results(struct cli *cli, int argc, char **argv)
 					   : fail(rc, "results: cannot read run '%s'", argv[1]);
 	}
 	mst_kv_free(&m);
-	snprintf(res, sizeof res, "run.%s.res.", argv[1]);
-	rc = mst_kv_list(bus, res, &kv, &n);
+	rc = run_results_list(bus, argv[1], &kv, &n);
 	mst_bus_close(bus);
 	if (rc < 0)
 		return fail(rc, "results: cannot list run '%s'", argv[1]);
-	qsort(kv, n, sizeof *kv, by_index);
 	for (i = 0; i < n; i++)
 		printf("%.*s\n", (int)kv[i].len, (const char *)kv[i].value);
 	mst_kv_list_free(kv, n);

@@ -86,17 +86,6 @@ struct agent {
 	int64_t spawned_ns, respawn_ns, eof_ns;
 };
 
-struct feeder {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int want, stop, efd;
-	mst_msg *q;
-	size_t qn, qcap;
-	const char *dir;
-	char queue[MST_NAME_MAX + 1];
-	int err;
-};
-
 struct coord {
 	mst_bus *bus;
 	const char *dir, *run;
@@ -120,7 +109,7 @@ struct coord {
 	int64_t paused_ns, orphan_ns, mem_ns, stop_ns;
 	pid_t master;
 	int mfd;
-	struct feeder f;
+	struct run_taker f; /* takes tasks from the queue */
 	char rundir[PATH_MAX];
 };
 
@@ -265,69 +254,6 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-/* --- the feeder thread -------------------------------------------------------------- */
-
-static void *feeder_main(void *arg)
-{
-	struct feeder *f = arg;
-	/* a bounded wait, so that a stop is seen within 100 ms */
-	mst_recv_opts ro = {.wait_ms = 100};
-	mst_msg msgs[FEED_MAX];
-	mst_bus *bus;
-	size_t got, i;
-	uint64_t one = 1;
-	int want, rc;
-
-	if ((rc = mst_bus_open(&bus, f->dir, NULL)) < 0) {
-		f->err = rc;
-		if (write(f->efd, &one, sizeof one) < 0)
-			return NULL;
-		return NULL;
-	}
-	for (;;) {
-		pthread_mutex_lock(&f->mu);
-		while (!f->stop && f->want <= 0)
-			pthread_cond_wait(&f->cv, &f->mu);
-		want = f->want;
-		pthread_mutex_unlock(&f->mu);
-		if (f->stop)
-			break;
-		rc = mst_recv(bus, f->queue, &ro, msgs, want < FEED_MAX ? (size_t)want : FEED_MAX,
-			      &got);
-		if (rc == MST_ETIMEOUT)
-			continue;
-		if (rc < 0) {
-			f->err = rc;
-			break;
-		}
-		pthread_mutex_lock(&f->mu);
-		if (f->qn + got > f->qcap) {
-			size_t cap = (f->qn + got) * 2;
-			mst_msg *q = realloc(f->q, cap * sizeof *q);
-
-			if (!q) {
-				pthread_mutex_unlock(&f->mu);
-				for (i = 0; i < got; i++)
-					mst_msg_free(&msgs[i]);
-				f->err = -ENOMEM;
-				break;
-			}
-			f->q = q;
-			f->qcap = cap;
-		}
-		memcpy(f->q + f->qn, msgs, got * sizeof *msgs);
-		f->qn += got;
-		f->want -= (int)got;
-		pthread_mutex_unlock(&f->mu);
-		if (write(f->efd, &one, sizeof one) < 0)
-			break;
-	}
-	mst_bus_close(bus);
-	if (f->err && write(f->efd, &one, sizeof one) < 0)
-		return NULL;
-	return NULL;
-}
-
 /* The number of tasks the loop can take now: free agents, within the concurrency
  * cap and the rate, less those taken already. */
 static void feeder_update(struct coord *c)
@@ -345,12 +271,7 @@ static void feeder_update(struct coord *c)
 	if (c->paused || c->stopping || c->busmode)
 		want = 0;
 	want -= (int)c->npending;
-	pthread_mutex_lock(&c->f.mu);
-	want -= (int)c->f.qn;
-	c->f.want = want > 0 ? want : 0;
-	if (c->f.want)
-		pthread_cond_signal(&c->f.cv);
-	pthread_mutex_unlock(&c->f.mu);
+	run_taker_want(&c->f, want > 0 ? want : 0);
 }
 
 /* --- agents ------------------------------------------------------------------------- */
@@ -1220,16 +1141,10 @@ static void start_pending(struct coord *c)
 
 static void take_fed(struct coord *c)
 {
-	mst_msg *q;
+	mst_msg *q, *p;
 	size_t qn, j;
-	mst_msg *p;
 
-	pthread_mutex_lock(&c->f.mu);
-	q = c->f.q;
-	qn = c->f.qn;
-	c->f.q = NULL;
-	c->f.qn = c->f.qcap = 0;
-	pthread_mutex_unlock(&c->f.mu);
+	q = run_taker_take(&c->f, &qn);
 	if (!qn) {
 		free(q);
 		return;
@@ -1479,7 +1394,6 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 {
 	struct coord c = {.dir = bus_dir, .run = run, .slots = slots, .ep = -1, .mfd = -1};
 	struct epoll_event evs[64], ev;
-	pthread_t th;
 	sigset_t sigs;
 	int sfd = -1, i, n, rc, status = 0;
 
@@ -1511,16 +1425,13 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	c.ep = epoll_create1(EPOLL_CLOEXEC);
-	c.f.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!c.a || sfd < 0 || c.ep < 0 || c.f.efd < 0) {
+	if (!c.a || sfd < 0 || c.ep < 0) {
 		fprintf(stderr, "muster: coordinator: %s\n", strerror(errno));
 		return 111;
 	}
 	ev.events = EPOLLIN;
 	ev.data.u64 = EV(EV_SIGNAL, 0);
 	epoll_ctl(c.ep, EPOLL_CTL_ADD, sfd, &ev);
-	ev.data.u64 = EV(EV_FEED, 0);
-	epoll_ctl(c.ep, EPOLL_CTL_ADD, c.f.efd, &ev);
 	c.mfd = c.master > 0 ? pidfd_open_(c.master) : -1;
 	if (c.mfd >= 0) {
 		ev.data.u64 = EV(EV_MASTER, 0);
@@ -1541,14 +1452,13 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 	c.tokens_ns = mst_now_ns();
 	for (i = 0; c.pool && i < slots; i++)
 		pool_spawn(&c, i);
-	pthread_mutex_init(&c.f.mu, NULL);
-	pthread_cond_init(&c.f.cv, NULL);
-	c.f.dir = bus_dir;
-	memcpy(c.f.queue, c.queue, sizeof c.queue);
-	if ((rc = pthread_create(&th, NULL, feeder_main, &c.f))) {
-		fprintf(stderr, "muster: coordinator: %s\n", strerror(rc));
+	if ((rc = run_taker_start(&c.f, bus_dir, c.queue, 0)) < 0) {
+		fprintf(stderr, "muster: coordinator: %s\n", strerror(-rc));
 		return 111;
 	}
+	ev.events = EPOLLIN;
+	ev.data.u64 = EV(EV_FEED, 0);
+	epoll_ctl(c.ep, EPOLL_CTL_ADD, c.f.efd, &ev);
 
 	for (;;) {
 		int64_t now = mst_now_ns(), next;
@@ -1620,7 +1530,6 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 		for (i = 0; i < n; i++) {
 			uint32_t kind = (uint32_t)(evs[i].data.u64 >> 32);
 			int slot = (int)(uint32_t)evs[i].data.u64;
-			uint64_t v;
 
 			if (kind == EV_SIGNAL) {
 				struct signalfd_siginfo si;
@@ -1650,8 +1559,6 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 					}
 				}
 			} else if (kind == EV_FEED) {
-				if (read(c.f.efd, &v, sizeof v) < 0 && errno != EAGAIN)
-					c.stopping = 1;
 				take_fed(&c);
 				if (c.f.err) {
 					fprintf(stderr,
@@ -1679,12 +1586,8 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 	}
 	flush_acks(&c);
 	free(c.acks);
-	pthread_mutex_lock(&c.f.mu);
-	c.f.stop = 1;
-	pthread_cond_signal(&c.f.cv);
-	pthread_mutex_unlock(&c.f.mu);
-	pthread_join(th, NULL);
-	/* tasks the feeder took after the loop stopped go back */
+	run_taker_stop(&c.f);
+	/* tasks taken after the loop stopped go back */
 	take_fed(&c);
 	give_back(&c);
 	free(c.pending);
@@ -1694,7 +1597,6 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 	free(c.a);
 	close(sfd);
 	close(c.ep);
-	close(c.f.efd);
 	close_fd(&c.mfd);
 	return status;
 }

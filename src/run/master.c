@@ -339,13 +339,11 @@ static void on_result(struct master *m, const char *line, size_t len)
  * takeover, and at the end (the follower may lag behind the last ones). */
 static int catch_up(struct master *m)
 {
-	char prefix[MST_NAME_MAX + 1];
 	mst_kv *kv;
 	size_t n, i;
 	int rc;
 
-	if ((rc = run_name(prefix, sizeof prefix, m->run, "res.")) < 0 ||
-	    (rc = mst_kv_list(m->bus, prefix, &kv, &n)) < 0)
+	if ((rc = run_results_list(m->bus, m->run, &kv, &n)) < 0)
 		return rc;
 	for (i = 0; i < n; i++)
 		on_result(m, kv[i].value, kv[i].len);
@@ -353,27 +351,15 @@ static int catch_up(struct master *m)
 	return 0;
 }
 
-static int by_index(const void *a, const void *b)
-{
-	const char *x = strrchr(((const mst_kv *)a)->key, '.');
-	const char *y = strrchr(((const mst_kv *)b)->key, '.');
-	unsigned long long i = strtoull(x + 1, NULL, 10), j = strtoull(y + 1, NULL, 10);
-
-	return i < j ? -1 : i > j;
-}
-
 /* The results of a run that is over, in task order. */
 static int print_results(struct master *m)
 {
-	char prefix[MST_NAME_MAX + 1];
 	mst_kv *kv;
 	size_t n, i;
 	int rc;
 
-	if ((rc = run_name(prefix, sizeof prefix, m->run, "res.")) < 0 ||
-	    (rc = mst_kv_list(m->bus, prefix, &kv, &n)) < 0)
+	if ((rc = run_results_list(m->bus, m->run, &kv, &n)) < 0)
 		return rc;
-	qsort(kv, n, sizeof *kv, by_index);
 	for (i = 0; m->o->results && i < n; i++) {
 		fwrite(kv[i].value, 1, kv[i].len, m->o->results);
 		fputc('\n', m->o->results);
@@ -504,8 +490,7 @@ static void on_orphan(struct master *m, pid_t pid, int st)
 	int trunc = 0, etrunc = 0, attempt = 0;
 	size_t idx = SIZE_MAX;
 
-	if (run_proc_key(key, sizeof key, m->run, pid) < 0 ||
-	    mst_kv_get(m->bus, key, &kv) < 0)
+	if (run_proc_key(key, sizeof key, m->run, pid) < 0 || mst_kv_get(m->bus, key, &kv) < 0)
 		return;
 	o = json_loadb(kv.value, kv.len, 0, NULL);
 	mst_kv_free(&kv);
@@ -593,66 +578,6 @@ static void on_child(struct master *m, pid_t pid, int st)
 }
 
 /* --- bus mode ------------------------------------------------------------------------ */
-
-/* The replier thread: takes the agents' replies from run.R.replies for the loop. */
-struct replier {
-	pthread_mutex_t mu;
-	int efd, stop, err;
-	const char *dir;
-	char queue[MST_NAME_MAX + 1];
-	mst_msg *q;
-	size_t qn, qcap;
-};
-
-static void *replier_main(void *arg)
-{
-	struct replier *r = arg;
-	mst_recv_opts ro = {.wait_ms = 200};
-	mst_msg msgs[64];
-	uint64_t one = 1;
-	mst_bus *bus;
-	size_t got, i;
-	int rc;
-
-	if ((rc = mst_bus_open(&bus, r->dir, NULL)) < 0) {
-		r->err = rc;
-		goto out;
-	}
-	while (!__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST)) {
-		rc = mst_recv(bus, r->queue, &ro, msgs, 64, &got);
-		if (rc == MST_ETIMEOUT)
-			continue;
-		if (rc < 0) {
-			r->err = rc;
-			break;
-		}
-		pthread_mutex_lock(&r->mu);
-		if (r->qn + got > r->qcap) {
-			size_t cap = (r->qn + got) * 2;
-			mst_msg *q = realloc(r->q, cap * sizeof *q);
-
-			if (!q) {
-				pthread_mutex_unlock(&r->mu);
-				for (i = 0; i < got; i++) /* they come back when we are gone */
-					mst_msg_free(&msgs[i]);
-				r->err = -ENOMEM;
-				break;
-			}
-			r->q = q;
-			r->qcap = cap;
-		}
-		memcpy(r->q + r->qn, msgs, got * sizeof *msgs);
-		r->qn += got;
-		pthread_mutex_unlock(&r->mu);
-		if (write(r->efd, &one, sizeof one) < 0)
-			break;
-	}
-	mst_bus_close(bus);
-out:
-	if (r->err && write(r->efd, &one, sizeof one) < 0)
-		return NULL;
-	return NULL;
-}
 
 static size_t hash_id(const char *s)
 {
@@ -769,7 +694,7 @@ static void on_reply(struct master *m, const mst_msg *msg)
 /* Bus mode, once a second: when the queue and the replies are empty but tasks that
  * were queued have no result, their agents acknowledged them without a reply (or
  * they were dead-lettered): they are sent again, or failed once out of attempts. */
-static void check_lost(struct master *m, struct replier *rp)
+static void check_lost(struct master *m, struct run_taker *rp)
 {
 	mst_queue_info q, r;
 	size_t i, lost = 0;
@@ -778,10 +703,8 @@ static void check_lost(struct master *m, struct replier *rp)
 	if (now - m->lost_check < 1000)
 		return;
 	m->lost_check = now;
-	pthread_mutex_lock(&rp->mu);
-	i = rp->qn;
-	pthread_mutex_unlock(&rp->mu);
-	if (i || mst_queue_stat(m->bus, m->queue, &q) < 0 || q.ready + q.leased + q.delayed ||
+	if (run_taker_pending(rp) || mst_queue_stat(m->bus, m->queue, &q) < 0 ||
+	    q.ready + q.leased + q.delayed ||
 	    (mst_queue_stat(m->bus, m->replies, &r) == 0 && r.ready + r.leased + r.delayed))
 		return;
 	for (i = 0; i < m->ts->n; i++) {
@@ -1141,7 +1064,8 @@ static void summarize(struct master *m, int64_t t_end, struct run_summary *sum)
 			s.p50_ms, s.p99_ms, s.overhead_pct, s.coordinators_lost);
 	}
 	if (!m->o->quiet && m->ndone < s.total)
-		fprintf(stderr, "muster: run %s: stopped; carry it on with: muster run --resume %s\n",
+		fprintf(stderr,
+			"muster: run %s: stopped; carry it on with: muster run --resume %s\n",
 			m->run, m->run);
 }
 
@@ -1201,9 +1125,7 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 {
 	struct master m = {.bus = bus, .ts = ts, .o = o, .ep = -1};
 	struct follower f = {.efd = -1};
-	struct replier rp = {.efd = -1};
-	pthread_t rth;
-	int replier = 0;
+	struct run_taker rp = {.efd = -1}; /* bus mode: takes the agents' replies */
 	char lockname[MST_NAME_MAX + 1];
 	struct epoll_event evs[64], ev;
 	mst_lock *lock = NULL;
@@ -1288,10 +1210,12 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 			}
 			if (len > mst_bus_payload_max(bus)) {
 				fprintf(stderr,
-					"muster: run %s: task %s is too large: its payload of %zu bytes "
+					"muster: run %s: task %s is too large: its payload of %zu "
+					"bytes "
 					"takes %zu as a message, over the bus's %zu "
 					"(MUSTER_PAYLOAD_MAX)\n",
-					m.run, ts->v[i].id, ts->v[i].len, len, mst_bus_payload_max(bus));
+					m.run, ts->v[i].id, ts->v[i].len, len,
+					mst_bus_payload_max(bus));
 				rc = MST_ETOOBIG;
 				goto out;
 			}
@@ -1414,21 +1338,14 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 	}
 	follower = 1;
 	if (m.bus_mode) {
-		rp.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if ((rc = run_taker_start(&rp, o->bus_dir, m.replies, -1)) < 0)
+			goto out;
 		ev.events = EPOLLIN;
 		ev.data.u64 = EV_REPLY;
-		if (rp.efd < 0 || epoll_ctl(m.ep, EPOLL_CTL_ADD, rp.efd, &ev) < 0) {
+		if (epoll_ctl(m.ep, EPOLL_CTL_ADD, rp.efd, &ev) < 0) {
 			rc = -errno;
 			goto out;
 		}
-		pthread_mutex_init(&rp.mu, NULL);
-		rp.dir = o->bus_dir;
-		memcpy(rp.queue, m.replies, sizeof rp.queue);
-		if ((rc = pthread_create(&rth, NULL, replier_main, &rp))) {
-			rc = -rc;
-			goto out;
-		}
-		replier = 1;
 	}
 	slots_left = m.agents;
 	{
@@ -1513,18 +1430,10 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 					stop_run(&m, 2);
 				}
 			} else if (d == EV_REPLY) {
-				mst_msg *q;
-				uint64_t *ids, v;
+				uint64_t *ids;
 				size_t qn;
+				mst_msg *q = run_taker_take(&rp, &qn);
 
-				if (read(rp.efd, &v, sizeof v) < 0 && errno != EAGAIN)
-					break;
-				pthread_mutex_lock(&rp.mu);
-				q = rp.q;
-				qn = rp.qn;
-				rp.q = NULL;
-				rp.qn = rp.qcap = 0;
-				pthread_mutex_unlock(&rp.mu);
 				ids = malloc((qn + 1) * sizeof *ids);
 				for (i = 0; i < qn; i++) {
 					on_reply(&m, &q[i]);
@@ -1610,15 +1519,10 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 		rmdir(m.rundir);
 	}
 out:
-	if (replier) {
-		__atomic_store_n(&rp.stop, 1, __ATOMIC_SEQ_CST);
-		pthread_join(rth, NULL);
-		for (i = 0; i < rp.qn; i++) /* not handled: they come back to whoever follows */
-			mst_msg_free(&rp.q[i]);
-		free(rp.q);
-	}
-	if (rp.efd >= 0)
-		close(rp.efd);
+	run_taker_stop(&rp);
+	for (i = 0; i < rp.qn; i++) /* not handled: they come back to whoever follows */
+		mst_msg_free(&rp.q[i]);
+	free(rp.q);
 	if (follower) {
 		__atomic_store_n(&f.stop, 1, __ATOMIC_SEQ_CST);
 		pthread_join(th, NULL);

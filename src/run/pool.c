@@ -116,17 +116,6 @@ static int garbage(char *err, size_t errsz, const char *fmt, ...)
 	return -1;
 }
 
-static char *dupn(const char *s, size_t len)
-{
-	char *d = malloc(len + 1);
-
-	if (d) {
-		memcpy(d, s, len);
-		d[len] = 0;
-	}
-	return d;
-}
-
 /* Whether v is the string s (and no more: a string may hold NUL). */
 static int str_is(json_t *v, const char *s)
 {
@@ -163,7 +152,7 @@ static int parse_reply(json_t *o, struct run_pool_reply *r, char *err, size_t er
 		return garbage(err, errsz, "\"id\" must be a string");
 	if (memchr(json_string_value(v), 0, json_string_length(v)))
 		return garbage(err, errsz, "\"id\" must not contain NUL");
-	if (!(r->id = dupn(json_string_value(v), json_string_length(v))))
+	if (!(r->id = run_memdup(json_string_value(v), json_string_length(v))))
 		return garbage(err, errsz, "out of memory");
 
 	if ((v = json_object_get(o, "error"))) {
@@ -171,7 +160,7 @@ static int parse_reply(json_t *o, struct run_pool_reply *r, char *err, size_t er
 			return garbage(err, errsz, "\"error\" must be a string");
 		if (memchr(json_string_value(v), 0, json_string_length(v)))
 			return garbage(err, errsz, "\"error\" must not contain NUL");
-		if (!(r->error = dupn(json_string_value(v), json_string_length(v))))
+		if (!(r->error = run_memdup(json_string_value(v), json_string_length(v))))
 			return garbage(err, errsz, "out of memory");
 	}
 
@@ -196,7 +185,7 @@ static int parse_reply(json_t *o, struct run_pool_reply *r, char *err, size_t er
 	if ((v = json_object_get(o, "output"))) {
 		if (json_is_string(v)) {
 			r->output_len = json_string_length(v);
-			r->output = dupn(json_string_value(v), r->output_len);
+			r->output = run_memdup(json_string_value(v), r->output_len);
 		} else if ((r->output = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))) {
 			r->output_len = strlen(r->output);
 		}

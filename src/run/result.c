@@ -195,3 +195,35 @@ int run_count_failure(mst_bus *bus, const char *run, size_t idx)
 	}
 	return MST_ECONFLICT;
 }
+
+static int by_index(const void *a, const void *b)
+{
+	const char *x = strrchr(((const mst_kv *)a)->key, '.');
+	const char *y = strrchr(((const mst_kv *)b)->key, '.');
+	unsigned long long i = strtoull(x + 1, NULL, 10), j = strtoull(y + 1, NULL, 10);
+
+	return i < j ? -1 : i > j;
+}
+
+int run_results_list(mst_bus *bus, const char *run, mst_kv **out, size_t *n)
+{
+	char prefix[MST_NAME_MAX + 1];
+	int rc;
+
+	if ((rc = run_name(prefix, sizeof prefix, run, "res.")) < 0 ||
+	    (rc = mst_kv_list(bus, prefix, out, n)) < 0)
+		return rc;
+	qsort(*out, *n, sizeof **out, by_index);
+	return 0;
+}
+
+char *run_memdup(const char *s, size_t len)
+{
+	char *d = malloc(len + 1);
+
+	if (d) {
+		memcpy(d, s, len);
+		d[len] = 0;
+	}
+	return d;
+}

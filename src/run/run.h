@@ -12,6 +12,7 @@
  *             (compare-and-set on create), then published
  *   pool.c    the pool mode's line protocol (docs/pool-protocol.md)
  *   cgroup.c  the run's cgroup (v2) where one can be made: no process outlives a run
+ *   taker.c   a thread that takes messages of a queue for an event loop
  *
  * Bus layout of run R (names: [A-Za-z0-9._:-]):
  *   queue run.R.tasks          tasks ready to run (a lease per running task, held by
@@ -40,8 +41,8 @@
 
 /* One task of the list. */
 struct run_task {
-	char *id;	    /* the task's id; a plain line's number */
-	char *payload;	    /* NUL-terminated; len bytes */
+	char *id;      /* the task's id; a plain line's number */
+	char *payload; /* NUL-terminated; len bytes */
 	size_t len;
 	int priority;	    /* 0..9 */
 	int64_t timeout_ms; /* 0: the run's default */
@@ -99,11 +100,11 @@ struct run_result {
 	size_t output_len;
 	int output_truncated;
 	const char *output_file; /* where the whole output is kept when truncated, or NULL */
-	const char *err; /* the agent's stderr (its end) */
+	const char *err;	 /* the agent's stderr (its end) */
 	size_t err_len;
 	int attempts;
 	pid_t agent, coordinator;
-	int64_t start_ms;    /* wall clock, ms since the epoch */
+	int64_t start_ms; /* wall clock, ms since the epoch */
 	int64_t duration_us;
 };
 
@@ -116,6 +117,11 @@ int run_result_record(mst_bus *bus, const char *run, const struct run_result *r)
  * or a muster error. Retries are spent by failures only: an attempt cut short by its
  * coordinator's death or a stop is delivered again without costing one. */
 int run_count_failure(mst_bus *bus, const char *run, size_t idx);
+/* The recorded results of run (run.R.res.N), in task order: *out (free with
+ * mst_kv_list_free) receives *n. 0 or a muster error. */
+int run_results_list(mst_bus *bus, const char *run, mst_kv **out, size_t *n);
+/* A copy of len bytes of s (which may hold NUL), NUL-terminated; NULL: no memory. */
+char *run_memdup(const char *s, size_t len);
 /* Publishes again the recorded result of task idx (its recorder may have died before
  * publishing). 0, MST_ENOTFOUND or another muster error. */
 int run_result_republish(mst_bus *bus, const char *run, size_t idx);
@@ -147,6 +153,38 @@ uint64_t run_proc_start(pid_t pid);
 /* 1 if pid is alive and (pstart != 0) started at pstart. */
 int run_proc_alive(pid_t pid, uint64_t pstart);
 
+/* --- a thread taking messages for an event loop (taker.c) ----------------------------- */
+
+#include <pthread.h>
+
+struct run_taker {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t th;
+	int running;
+	int want; /* messages to take (0: none now; -1: any number) */
+	int stop, err;
+	int efd; /* written when messages (or an error, err) are there */
+	mst_msg *q;
+	size_t qn, qcap;
+	const char *dir;
+	char queue[MST_NAME_MAX + 1];
+};
+
+/* Starts the thread taking messages of queue (on the bus in dir, with its own handle)
+ * up to want at a time (-1: any number). 0 or a negative errno. */
+int run_taker_start(struct run_taker *t, const char *dir, const char *queue, int want);
+/* The loop can take want more (those taken and not handed over yet count); -1: any. */
+void run_taker_want(struct run_taker *t, int want);
+/* Messages taken and not handed over yet. */
+size_t run_taker_pending(struct run_taker *t);
+/* Hands over what was taken (malloc'ed array of *n; free each with mst_msg_free,
+ * then the array), and reads the eventfd. */
+mst_msg *run_taker_take(struct run_taker *t, size_t *n);
+/* Stops and joins the thread; what it took since the last take stays in t->q (t->qn
+ * messages, leased by this process) for the caller to give back or free. */
+void run_taker_stop(struct run_taker *t);
+
 /* --- the run's cgroup (cgroup.c) ----------------------------------------------------- */
 
 /* Makes the run's cgroup (v2, a child of ours: muster-RUN) and puts its path in path:
@@ -162,34 +200,34 @@ int run_cgroup_kill(const char *path, int remove);
 
 struct run_summary {
 	size_t total, ok, failed;
-	double seconds;		/* wall time from start to the last result */
-	double p50_ms, p99_ms;	/* task latency: agent start to result recorded */
-	double overhead_pct;	/* wall time not spent in agents, over the ideal */
-	int coordinators_lost;	/* coordinators that died and were replaced */
+	double seconds;	       /* wall time from start to the last result */
+	double p50_ms, p99_ms; /* task latency: agent start to result recorded */
+	double overhead_pct;   /* wall time not spent in agents, over the ideal */
+	int coordinators_lost; /* coordinators that died and were replaced */
 };
 
 struct run_opts {
-	const char *run;     /* the run's name; NULL: one is made up */
-	const char *bus_dir; /* the bus directory (absolute), for the coordinators */
-	char **cmd;	     /* the agent command (argv, NULL-terminated) */
-	const char *mode;    /* "exec" (NULL), "pool" or "bus" */
-	int agents;	     /* agents (exec: at most this many at once) */
-	int coordinators;    /* 0: chosen from agents */
-	int max_concurrency; /* tasks running at once; 0: agents */
-	double rate;	     /* task starts per second over the run; 0: no limit */
-	int64_t timeout_ms;  /* a task's default timeout; 0: none */
-	int64_t heartbeat_ms; /* an agent silent this long is killed; 0: no heartbeat */
-	int retries;	     /* a task's default retries */
+	const char *run;	     /* the run's name; NULL: one is made up */
+	const char *bus_dir;	     /* the bus directory (absolute), for the coordinators */
+	char **cmd;		     /* the agent command (argv, NULL-terminated) */
+	const char *mode;	     /* "exec" (NULL), "pool" or "bus" */
+	int agents;		     /* agents (exec: at most this many at once) */
+	int coordinators;	     /* 0: chosen from agents */
+	int max_concurrency;	     /* tasks running at once; 0: agents */
+	double rate;		     /* task starts per second over the run; 0: no limit */
+	int64_t timeout_ms;	     /* a task's default timeout; 0: none */
+	int64_t heartbeat_ms;	     /* an agent silent this long is killed; 0: no heartbeat */
+	int retries;		     /* a task's default retries */
 	uint64_t mem, cpu_s, nofile; /* each agent's rlimits (bytes, s, fds); 0: none */
 	const char *tasks_src; /* the task list as given, kept in the bus (BUS/runs/R/tasks) */
 	size_t tasks_len;
-	int standby; /* wait for the master of o->run to die, then carry the run on */
-	int resume;  /* carry on o->run, whose master is gone */
-	FILE *results;	     /* where result lines go (NULL: nowhere) */
-	int quiet;	     /* no summary on stderr */
-	int progress;	     /* a live progress line on stderr (a terminal) */
-	const char *self;    /* the muster executable, to start coordinators */
-	int warm;	     /* pool: queue the tasks once every agent is up (benchmarks) */
+	int standby;	  /* wait for the master of o->run to die, then carry the run on */
+	int resume;	  /* carry on o->run, whose master is gone */
+	FILE *results;	  /* where result lines go (NULL: nowhere) */
+	int quiet;	  /* no summary on stderr */
+	int progress;	  /* a live progress line on stderr (a terminal) */
+	const char *self; /* the muster executable, to start coordinators */
+	int warm;	  /* pool: queue the tasks once every agent is up (benchmarks) */
 };
 
 /* Runs the tasks ts to the end as run o->run: 0 when every task succeeded, 1 when

@@ -227,17 +227,6 @@ bad:
 
 /* --- parsing ------------------------------------------------------------------------ */
 
-static char *dupn(const char *s, size_t len)
-{
-	char *d = malloc(len + 1);
-
-	if (d) {
-		memcpy(d, s, len);
-		d[len] = 0;
-	}
-	return d;
-}
-
 /* A task id from a JSON value (a string, or an integer as its decimal form) into a
  * malloc'ed string. 0; -1 wrong type; -2 empty; -3 too long; -4 holds a NUL; -5 out
  * of memory. */
@@ -264,7 +253,7 @@ static int id_from_json(json_t *v, char **out)
 		return -3;
 	if (memchr(s, 0, len))
 		return -4;
-	*out = dupn(s, len);
+	*out = run_memdup(s, len);
 	return *out ? 0 : -5;
 }
 
@@ -348,7 +337,7 @@ static int parse_json(struct run_task *t, const char *line, size_t len, size_t l
 	if (json_is_string(v)) {
 		t->len = json_string_length(v);
 		if (t->len <= TASK_PAYLOAD_MAX)
-			t->payload = dupn(json_string_value(v), t->len);
+			t->payload = run_memdup(json_string_value(v), t->len);
 	} else {
 		t->payload = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 		t->len = t->payload ? strlen(t->payload) : 0;
@@ -453,7 +442,7 @@ int run_task_parse(struct run_tasks *ts, const char *line, size_t len, size_t li
 			goto fail;
 		}
 		t.len = len;
-		if (!(t.payload = dupn(line, len))) {
+		if (!(t.payload = run_memdup(line, len))) {
 			line_err(err, errsz, lineno, "out of memory");
 			goto fail;
 		}
@@ -811,7 +800,7 @@ int run_task_decode(const void *buf, size_t len, struct run_task *t, size_t *idx
 			goto out;
 		t->len = json_string_length(v);
 		/* NUL is refused by the parser; text is what encode writes as text */
-		if (!(t->payload = dupn(json_string_value(v), t->len)))
+		if (!(t->payload = run_memdup(json_string_value(v), t->len)))
 			goto out;
 	} else if ((v = json_object_get(o, "payload_b64"))) {
 		if (!json_is_string(v) || json_string_length(v) > (TASK_PAYLOAD_MAX + 2) / 3 * 4)
