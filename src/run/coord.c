@@ -676,6 +676,16 @@ static void exec_start(struct coord *c, struct agent *a, int i)
 		goto fail;
 	}
 	a->pidfd = pidfd_open_(a->pid);
+	if (a->pidfd < 0 && errno != ENOSYS) {
+		/* out of descriptors: the agent cannot be watched, so it goes, and its task
+		 * back to the queue (not its fault); fewer agents run */
+		kill(-a->pid, SIGKILL);
+		waitpid(a->pid, NULL, 0);
+		a->pid = 0;
+		degrade(c, "out of file descriptors");
+		mst_nack(c->bus, a->msg_id, 100);
+		goto fail;
+	}
 	if (a->pidfd < 0) { /* no pidfd (old kernel): cannot watch it; wait for it now */
 		int st;
 
@@ -834,10 +844,16 @@ static void pool_spawn(struct coord *c, int i)
 		goto fail;
 	}
 	a->pidfd = pidfd_open_(a->pid);
+	if (a->pidfd < 0) { /* it cannot be watched: it goes, and comes back later */
+		rc = errno;
+		kill(-a->pid, SIGKILL);
+		waitpid(a->pid, NULL, 0);
+		a->pid = 0;
+		goto fail;
+	}
 	ev.events = EPOLLIN;
 	ev.data.u64 = EV(EV_PIDFD, i);
-	if (a->pidfd >= 0)
-		epoll_ctl(c->ep, EPOLL_CTL_ADD, a->pidfd, &ev);
+	epoll_ctl(c->ep, EPOLL_CTL_ADD, a->pidfd, &ev);
 	if (!c->busmode) {
 		a->in = in[1];
 		a->out = out[0];

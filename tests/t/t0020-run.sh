@@ -4,7 +4,7 @@
 # coordinator killed mid-run (every task done once).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
-plan 36
+plan 40
 
 # check_results FILE N: every task 1..N (ids "t1".."tN" or line numbers) appears exactly
 # once with status ok; prints what is wrong
@@ -153,4 +153,20 @@ ok "$(jget "$out" seconds >/dev/null && jget "$out" floor_seconds >/dev/null && 
 	"bench coordinate prints its time and the spawn floor"
 run "$MUSTER_BIN" bench coordinate --agents x
 is_error 2 "bench coordinate with a bad --agents: exit 2"
+run "$MUSTER_BIN" bench coordinate --agents 20 --pool --tasks 100
+is "$rc/$(jget "$out" mode)/$(jget "$out" delivered)" "0/pool/100" \
+	"bench coordinate --pool: 100 tasks to 20 running agents, every reply in"
+
+# degradation: too few file descriptors for 100 agents at once; the coordinator runs
+# fewer, says so, and every task still runs once (nothing counts against a task)
+seq 1 200 >"$TEST_DIR/t200"
+out=$( (ulimit -n 80 && "$MUSTER_BIN" --bus "$BUS" run --agents 100 --tasks "$TEST_DIR/t200" \
+	-- sh -c 'sleep 0.1; echo "$1"' sh {}) 2>"$TEST_DIR/degrade.err")
+rc=$?
+printf '%s\n' "$out" >"$TEST_DIR/degrade.out"
+is "$rc" 0 "with 80 file descriptors, 100 agents: the run succeeds"
+why=$(check_results "$TEST_DIR/degrade.out" 200)
+ok "$([ -z "$why" ] && echo 0)" "every one of 200 tasks is reported once, ok ($why)"
+like "$(cat "$TEST_DIR/degrade.err")" "out of file descriptors: running at most [0-9]+ agents at once" \
+	"the lowered concurrency is said"
 done_testing
