@@ -31,7 +31,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "$here/../lib.sh"
 case ${1:-} in
 claude | codex | gemini | aider) cli=$1 ;;
 *)
@@ -41,22 +42,6 @@ claude | codex | gemini | aider) cli=$1 ;;
 esac
 tasks=${2:-$here/tasks.jsonl}
 
-find_muster()
-{
-	if [ -n "${MUSTER:-}" ]; then
-		command -v "$MUSTER" || {
-			echo "run.sh: MUSTER=$MUSTER: no such program" >&2
-			exit 127
-		}
-	elif [ -x "$root/build/muster" ]; then
-		echo "$root/build/muster"
-	elif command -v muster; then
-		:
-	else
-		echo "run.sh: no muster binary: run make in $root, put muster on PATH or set MUSTER" >&2
-		exit 127
-	fi
-}
 muster=$(find_muster)
 
 # a missing CLI would fail every task, each after its retries: say so once, up front

@@ -17,7 +17,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "$here/../lib.sh"
 n=${1:-40}
 if ! [[ $n =~ ^[0-9]+$ ]] || ((10#$n < 1)); then
 	echo "usage: run.sh [N >= 1]" >&2
@@ -25,22 +26,6 @@ if ! [[ $n =~ ^[0-9]+$ ]] || ((10#$n < 1)); then
 fi
 n=$((10#$n))
 
-find_muster()
-{
-	if [ -n "${MUSTER:-}" ]; then
-		command -v "$MUSTER" || {
-			echo "run.sh: MUSTER=$MUSTER: no such program" >&2
-			exit 127
-		}
-	elif [ -x "$root/build/muster" ]; then
-		echo "$root/build/muster"
-	elif command -v muster; then
-		:
-	else
-		echo "run.sh: no muster binary: run make in $root, put muster on PATH or set MUSTER" >&2
-		exit 127
-	fi
-}
 muster=$(find_muster)
 cc=${CC:-cc}
 command -v "$cc" >/dev/null || {
@@ -50,10 +35,7 @@ command -v "$cc" >/dev/null || {
 read -ra flags <<<"${CFLAGS:--O2}"
 agents=${AGENTS:-$(nproc 2>/dev/null || echo 2)}
 
-base=${TMPDIR:-/tmp}
-[ -n "${TMPDIR:-}" ] || { [ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm; }
-tmp=$(mktemp -d "$base/muster-fanout.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+make_tmp fanout
 
 # 1. the sources: unit_I.c has unit_I_id() (returns I) and unit_I_work(), a chain of
 # 24 small hash functions, enough that the optimizer has something to do

@@ -26,67 +26,15 @@ set -euo pipefail
 export LC_ALL=C # bytes, not characters: sed and tr see every byte, UTF-8 or not
 muster=${MUSTER:-muster}
 
-# Reading a task. Its data is compact JSON with every control character escaped, so the
-# bytes 01 and 02 never occur in it. `protect` turns \\ into 01 and \" into 02: what is
-# left has a '"' only where a string starts or ends, so [^"]* is the whole inside of a
-# string and "id":" can only match the key (never text inside the payload), wherever
-# it is in the object.
-protect='s/\\\\/\x01/g; s/\\"/\x02/g'
-restore_json='s/\x01/\\\\/g; s/\x02/\\"/g' # back to JSON escapes
-restore_printf='s/\x01/\\\\/g; s/\x02/\\x22/g' # to printf %b's escapes (it has no \")
-
-# Writing a reply. json_text: standard input (any bytes) as the inside of a JSON string:
-# \\ \" \b \f \n \r \t, and \u00XX for every other byte below 0x20 (NUL included).
-json_esc='s/\\/\\\\/g; s/"/\\"/g; s/\x08/\\b/g; s/\t/\\t/g; s/\x0c/\\f/g; s/\r/\\r/g'
-for ((c = 0; c < 32; c++)); do
-	case $c in 8 | 9 | 10 | 12 | 13) continue ;; esac
-	printf -v hex '%02X' "$c"
-	json_esc+="; s/\\x$hex/\\\\u00$hex/g"
-done
-json_text()
-{
-	sed "$json_esc" | sed -z 's/\n/\\n/g'
-}
+# protect, restore_json, restore_printf, json_text, payload and answer: the parts it
+# shares with examples/pool/agent.sh (the work and the reply are the same)
+# shellcheck source=SCRIPTDIR/../agent-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../agent-lib.sh"
 
 # field NAME: the inside of the string NAME of the task ($task), still escaped
 field()
 {
 	sed -n -e "$protect" -e "s/.*[{,]\"$1\":\"\\([^\"]*\\)\".*/\\1/p" <<<"$task"
-}
-
-# payload: writes the payload's bytes, decoded (to a pipe: bash variables cannot hold
-# NUL bytes)
-payload()
-{
-	if [ -n "$b64" ]; then
-		base64 -d <<<"$b64"
-	else
-		printf '%b' "$esc"
-	fi
-}
-
-# answer: the reply to the task in hand, on standard output
-answer()
-{
-	local bytes lines sum upper
-	if ! bytes=$(payload | wc -c); then
-		printf '{"id":"%s","error":"bad payload_b64"}' "$id"
-		return
-	fi
-	if [ "$bytes" -eq 0 ]; then
-		printf '{"id":"%s","error":"empty payload","exit_code":2}' "$id"
-		return
-	fi
-	lines=$(payload | wc -l)
-	sum=$(payload | sha256sum)
-	if [ -n "$b64" ]; then
-		# bytes that are not UTF-8 cannot go in a JSON text: send them in base64
-		upper="\"upper_b64\":\"$(payload | tr '[:lower:]' '[:upper:]' | base64 -w0)\""
-	else
-		upper="\"upper\":\"$(payload | tr '[:lower:]' '[:upper:]' | json_text)\""
-	fi
-	printf '{"id":"%s","status":"ok","output":{"bytes":%d,"lines":%d,"sha256":"%s",%s,"agent":%d,"served":%d}}' \
-		"$id" "$bytes" "$lines" "${sum%% *}" "$upper" "$$" "$served"
 }
 
 served=0

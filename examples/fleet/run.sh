@@ -14,42 +14,20 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "$here/../lib.sh"
 
-find_muster()
-{
-	if [ -n "${MUSTER:-}" ]; then
-		command -v "$MUSTER" || {
-			echo "run.sh: MUSTER=$MUSTER: no such program" >&2
-			exit 127
-		}
-	elif [ -x "$root/build/muster" ]; then
-		echo "$root/build/muster"
-	elif command -v muster; then
-		:
-	else
-		echo "run.sh: no muster binary: run make in $root, put muster on PATH or set MUSTER" >&2
-		exit 127
-	fi
-}
 muster=$(find_muster)
 
 # a private directory for the bus, the data files and the results; on tmpfs when we can
-base=${TMPDIR:-/tmp}
-[ -n "${TMPDIR:-}" ] || { [ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm; }
-tmp=$(mktemp -d "$base/muster-fleet.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+make_tmp fleet
 export FLEET_DIR=$tmp/data
 results=$tmp/results.jsonl
 
 rc=0
 "$muster" --bus "$tmp/bus" run --agents "${AGENTS:-8}" --retries 1 --timeout 30s \
 	--tasks "$here/tasks.jsonl" --results "$results" -- "$here/agent.sh" {} || rc=$?
-[ -f "$results" ] || {
-	echo "fleet: muster wrote no results (exit $rc)" >&2
-	exit "$rc"
-}
-[ -z "${FLEET_RESULTS:-}" ] || cp "$results" "$FLEET_RESULTS"
+check_results fleet "$rc" "$results" "${FLEET_RESULTS:-}"
 
 # one "ID STATUS ATTEMPTS" line per result; no jq: the id is the first key of a result
 # line, and "status" and "attempts" cannot appear unescaped inside the output strings
@@ -69,14 +47,7 @@ retried=$(grep -vc ' 1$' "$tmp/table" || true)
 dups=$(cut -d' ' -f1 "$tmp/table" | sort | uniq -d | tr '\n' ' ')
 report=$(grep -o '"output":"report: [^"\\]*' "$results" | sed 's/.*"output":"//' || true)
 
-once="every id reported once"
-if [ -n "$dups" ]; then
-	once="reported twice: $dups"
-	rc=1
-elif [ "$reported" -ne "$tasks" ]; then
-	once="$reported of $tasks ids reported"
-	rc=1
-fi
+once=$(once_line "$dups" "$reported" "$tasks") || rc=1
 echo "fleet: $tasks tasks, $ok ok, $failed failed, $timeout timeout, $skipped skipped;" \
 	"$retried needed a retry; $once${report:+; $report}"
 if [ "$ok" -ne "$tasks" ]; then

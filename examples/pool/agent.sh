@@ -30,29 +30,10 @@ delay=${AGENT_DELAY:-0}
 case $delay in '' | *[!0-9]*) delay=0 ;; esac
 max_line=4194304 # the longest reply muster takes (bytes before the newline)
 
-# Reading a request. muster writes it compact, "id" first and the payload last, and
-# escapes every control character, so the bytes 01 and 02 never occur on the line.
-# `protect` turns \\ into 01 and \" into 02: what is left has a '"' only where a string
-# starts or ends, so [^"]* is the whole inside of a string. (sed, not bash's own
-# pattern matching: ${line##*...} takes minutes on a line of 1 MB.)
-protect='s/\\\\/\x01/g; s/\\"/\x02/g'
-restore_json='s/\x01/\\\\/g; s/\x02/\\"/g' # back to JSON escapes
-restore_printf='s/\x01/\\\\/g; s/\x02/\\x22/g' # to printf %b's escapes (it has no \")
-
-# Writing a reply. json_text: standard input (any bytes) as the inside of a JSON string:
-# \\ \" \b \f \n \r \t, and \u00XX for every other byte below 0x20 (NUL included).
-# One sed pass in lines for everything but the newlines, one with -z (the input has no
-# NUL left by then) that escapes the newlines.
-json_esc='s/\\/\\\\/g; s/"/\\"/g; s/\x08/\\b/g; s/\t/\\t/g; s/\x0c/\\f/g; s/\r/\\r/g'
-for ((c = 0; c < 32; c++)); do
-	case $c in 8 | 9 | 10 | 12 | 13) continue ;; esac
-	printf -v hex '%02X' "$c"
-	json_esc+="; s/\\x$hex/\\\\u00$hex/g"
-done
-json_text()
-{
-	sed "$json_esc" | sed -z 's/\n/\\n/g'
-}
+# protect, restore_json, restore_printf, json_text, payload and answer: the parts it
+# shares with examples/bus/agent.sh (the work and the reply are the same)
+# shellcheck source=SCRIPTDIR/../agent-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../agent-lib.sh"
 
 # heartbeats while "working"; printf is a builtin that writes each line at once, so
 # nothing needs flushing, and lines are never mixed: this runs before the reply
@@ -65,21 +46,11 @@ pretend_work()
 	done
 }
 
-# payload: writes the payload's bytes, decoded (to a pipe: a bash variable cannot hold
-# NUL bytes, a file would be left behind by an agent that muster kills)
-payload()
-{
-	if [ -n "$b64" ]; then
-		base64 -d <<<"$b64"
-	else
-		printf '%b' "$esc"
-	fi
-}
-
 served=0
 echo "pool agent $$ (slot ${MUSTER_AGENT:-?} of run ${MUSTER_RUN:-?}) ready" >&2
 while IFS= read -r line; do
-	# the id goes back as it came, still escaped: it stays valid JSON
+	# muster writes a request compact, "id" first and the payload last; the id goes back
+	# as it came, still escaped: it stays valid JSON
 	id=$(sed -e "$protect" -e 's/^{"id":"\([^"]*\)".*/\1/' -e "$restore_json" <<<"$line")
 	# exactly one of "payload" and "payload_b64" is there
 	b64=$(sed -n -e "$protect" -e 's/.*,"payload_b64":"\([^"]*\)".*/\1/p' <<<"$line")
@@ -87,24 +58,7 @@ while IFS= read -r line; do
 		sed "$restore_printf")
 	pretend_work
 	served=$((served + 1))
-	if ! bytes=$(payload | wc -c); then # bad base64: cannot be, from muster
-		printf '{"id":"%s","error":"bad payload_b64"}\n' "$id"
-		continue
-	fi
-	if [ "$bytes" -eq 0 ]; then
-		printf '{"id":"%s","error":"empty payload","exit_code":2}\n' "$id"
-		continue
-	fi
-	lines=$(payload | wc -l)
-	sum=$(payload | sha256sum)
-	if [ -n "$b64" ]; then
-		# bytes that are not UTF-8 cannot go in a JSON text: send them in base64
-		upper="\"upper_b64\":\"$(payload | tr '[:lower:]' '[:upper:]' | base64 -w0)\""
-	else
-		upper="\"upper\":\"$(payload | tr '[:lower:]' '[:upper:]' | json_text)\""
-	fi
-	reply=$(printf '{"id":"%s","status":"ok","output":{"bytes":%d,"lines":%d,"sha256":"%s",%s,"agent":%d,"served":%d}}' \
-		"$id" "$bytes" "$lines" "${sum%% *}" "$upper" "$$" "$served")
+	reply=$(answer)
 	if [ "${#reply}" -ge "$max_line" ]; then # a longer line would be garbage
 		reply=$(printf '{"id":"%s","error":"reply of %d bytes: over the limit of 4 MiB"}' "$id" "${#reply}")
 	fi

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # agent commands are single-quoted on purpose: their shell expands them
 # t0020 - muster run (exec mode), results, ps, bench coordinate: results per task id,
 # retries, timeouts (the whole process group killed), dependencies, bad input, a
 # coordinator killed mid-run (every task done once).

@@ -357,8 +357,8 @@ is "$rc" 64 "ai-agents/run.sh with an unknown CLI: exit 64"
 
 # --- every example script passes shellcheck ----------------------------------------------
 if command -v shellcheck >/dev/null 2>&1; then
-	run shellcheck -x "$ex"/*/*.sh
-	is "$rc" 0 "shellcheck -x examples/*/*.sh" "$out"
+	run shellcheck -x "$ex"/*/*.sh "$ex"/*.sh
+	is "$rc" 0 "shellcheck -x examples/*/*.sh examples/*.sh" "$out"
 else
 	skip "no shellcheck"
 fi
