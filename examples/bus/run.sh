@@ -31,11 +31,8 @@ muster=$(find_muster)
 make_tmp bus
 results=$tmp/results.jsonl
 
-tasks=${1:-}
-if [ -z "$tasks" ]; then
-	tasks=$tmp/tasks
-	write_sample_tasks "$tasks"
-fi
+tasks=${1:-$tmp/tasks}
+[ -n "${1:-}" ] || write_sample_tasks "$tasks"
 
 # the agents call muster themselves: the same binary, on the bus muster run gives them
 # in MUSTER_BUS

@@ -32,11 +32,8 @@ muster=$(find_muster)
 make_tmp pool
 results=$tmp/results.jsonl
 
-tasks=${1:-}
-if [ -z "$tasks" ]; then
-	tasks=$tmp/tasks
-	write_sample_tasks "$tasks"
-fi
+tasks=${1:-$tmp/tasks}
+[ -n "${1:-}" ] || write_sample_tasks "$tasks"
 
 rc=0
 "$muster" --bus "$tmp/bus" run --mode pool --agents "${AGENTS:-3}" --heartbeat "${HEARTBEAT:-5s}" \
