@@ -2,9 +2,10 @@
  * cgroup.c - a run's cgroup (v2), where the kernel lets us make one.
  *
  * The master makes a cgroup beside nothing else: a child of its own v2 cgroup, named
- * muster-RUN. Each coordinator moves itself into it when it starts, so that every
- * agent it spawns is born inside (moving an agent after its spawn would race with its
- * own children). When the run ends or is stopped, the master kills whatever is still
+ * muster-RUN, and starts each coordinator in it (clone3 with CLONE_INTO_CGROUP: moving
+ * a process costs a grace period of RCU, 10-20 ms, the first time), so that every agent
+ * it spawns is born inside (moving an agent after its spawn would race with its own
+ * children). A coordinator that is not inside (no clone3) moves itself in. When the run ends or is stopped, the master kills whatever is still
  * in it (cgroup.kill): an agent that left its process group (setsid, a daemon) is
  * caught too, and no process of the run outlives it. Without a writable cgroup2 mount
  * (containers, cgroup v1 only) runs work the same, with process groups only.
@@ -19,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sched.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* The mount point of cgroup2 into buf, 0 or -1. */
@@ -107,12 +110,40 @@ static int cg_write(const char *path, const char *name, const char *s)
 
 int run_cgroup_join(const char *path)
 {
-	char pid[24];
+	char pid[24], own[PATH_MAX];
+	size_t pl, ol;
 
 	if (!path || !path[0])
 		return -ENOENT;
+	/* born in it already (run_cgroup_spawn) */
+	if (own_cgroup(own, sizeof own) == 0 && (ol = strlen(own)) > 1 &&
+	    (pl = strlen(path)) >= ol && !strcmp(path + pl - ol, own))
+		return 0;
 	snprintf(pid, sizeof pid, "%d", (int)getpid());
 	return cg_write(path, "cgroup.procs", pid);
+}
+
+pid_t run_cgroup_spawn(const char *path, const char *prog, char *const argv[], char *const envp[])
+{
+	struct clone_args ca = {.flags = CLONE_INTO_CGROUP | CLONE_VFORK,
+				.exit_signal = SIGCHLD};
+	long pid;
+	int fd, e;
+
+	if (!path || !path[0])
+		return -ENOENT;
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	ca.cgroup = (uint64_t)fd;
+	/* a fork (no shared memory) into the cgroup; the parent waits for the exec */
+	pid = syscall(SYS_clone3, &ca, sizeof ca);
+	if (pid == 0) {
+		execve(prog, argv, envp);
+		_exit(127);
+	}
+	e = errno;
+	close(fd);
+	return pid < 0 ? -e : (pid_t)pid;
 }
 
 /* Is the cgroup empty (cgroup.events: populated 0)? */

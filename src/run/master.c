@@ -244,7 +244,9 @@ static void start_coordinator(struct master *m, int k)
 	argv[6] = cp;
 	argv[7] = m->co[k].first ? "1" : "0";
 	argv[8] = NULL;
-	rc = posix_spawn(&pid, m->o->self, NULL, NULL, argv, environ);
+	/* born in the run's cgroup, if it has one */
+	pid = run_cgroup_spawn(m->cgroup, m->o->self, argv, environ);
+	rc = pid > 0 ? 0 : posix_spawn(&pid, m->o->self, NULL, NULL, argv, environ);
 	if (rc) {
 		fprintf(stderr, "muster: run %s: cannot start a coordinator: %s\n", m->run,
 			strerror(rc));

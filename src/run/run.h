@@ -190,8 +190,13 @@ void run_taker_stop(struct run_taker *t);
 /* Makes the run's cgroup (v2, a child of ours: muster-RUN) and puts its path in path:
  * 0, or a negative errno (no cgroup2 mount, not writable) with path empty. */
 int run_cgroup_make(const char *run, char *path, size_t size);
-/* Moves the calling process into the cgroup path (its children are born there). */
+/* Moves the calling process into the cgroup path (its children are born there), unless
+ * it is in it already. */
 int run_cgroup_join(const char *path);
+/* Starts prog (argv, envp) in the cgroup path (clone3, CLONE_INTO_CGROUP): its pid, or
+ * a negative errno (no such cgroup, no clone3) and nothing started. */
+pid_t run_cgroup_spawn(const char *path, const char *prog, char *const argv[],
+		       char *const envp[]);
 /* Kills every process in the cgroup path (but the caller), waits (up to a second)
  * until it is empty, and with remove removes it. */
 int run_cgroup_kill(const char *path, int remove);
