@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -594,6 +595,29 @@ static int open_io(const char *path, int input, const void *data, size_t len)
 	return fd;
 }
 
+/* The agent's stdin: its payload in a memfd (no file in the run's directory, which
+ * every coordinator of the run writes in), or else in a file unlinked at once. */
+static int payload_fd(struct coord *c, struct agent *a, char *path, size_t size)
+{
+	int fd = memfd_create("muster-payload", MFD_CLOEXEC), rc;
+	size_t off = 0;
+	ssize_t w;
+
+	if (fd < 0) {
+		if ((rc = run_out_path(path, size, c->rundir, a->idx, a->attempt, "in")) < 0)
+			return rc;
+		return open_io(path, 1, a->task.payload, a->task.len);
+	}
+	while (off < a->task.len && (w = write(fd, a->task.payload + off, a->task.len - off)) > 0)
+		off += (size_t)w;
+	if (off < a->task.len || lseek(fd, 0, SEEK_SET) < 0) {
+		rc = errno == EMFILE || errno == ENFILE ? -errno : -EIO;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 static void register_worker(struct coord *c, struct agent *a, int slot)
 {
 	json_t *o = json_object();
@@ -642,8 +666,7 @@ static void exec_start(struct coord *c, struct agent *a, int i)
 		finish_task(c, a, "failed", -1, 0, "out of memory", 1, NULL, 0, 0, NULL, 0);
 		goto fail;
 	}
-	if ((rc = run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "in")) < 0 ||
-	    (fds[0] = rc = open_io(path, 1, a->task.payload, a->task.len)) < 0 ||
+	if ((fds[0] = rc = payload_fd(c, a, path, sizeof path)) < 0 ||
 	    (rc = run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "out")) < 0 ||
 	    (fds[1] = rc = open_io(path, 0, NULL, 0)) < 0 ||
 	    (rc = run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "err")) < 0 ||
