@@ -117,7 +117,7 @@ for sc in "${scenarios[@]}"; do
 			stopped_task=$(awk '{print $4}' <<<"$line")
 			kill_ms=$(now_ms)
 			[ -n "$victims" ] && kill -STOP "$victims" 2>/dev/null || continue
-			if tr '\0' ' ' <"/proc/$victims/cmdline" 2>/dev/null |
+			if { tr '\0' ' ' <"/proc/$victims/cmdline"; } 2>/dev/null |
 				grep -q "sleep 0.05; echo .* sh $stopped_task"; then
 				break
 			fi
