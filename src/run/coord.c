@@ -84,6 +84,7 @@ struct agent {
 	size_t wlen, woff;
 	char *garbage; /* why it was killed */
 	int gen, quick_deaths;
+	int registered; /* its slot's key is written (deleted when the coordinator leaves) */
 	int64_t spawned_ns, respawn_ns, eof_ns;
 };
 
@@ -210,17 +211,14 @@ int run_proc_key(char *buf, size_t size, const char *run, pid_t pid)
 	return mst_name_check(buf);
 }
 
-int run_proc_register(mst_bus *bus, const char *run, pid_t pid, const char *role, json_t *extra)
+/* Writes the registration of pid under key. */
+static int proc_write(mst_bus *bus, const char *key, const char *run, pid_t pid, const char *role,
+		      json_t *extra)
 {
-	char key[MST_NAME_MAX + 1];
 	json_t *o = extra ? extra : json_object();
 	char *s;
 	int rc;
 
-	if ((rc = run_proc_key(key, sizeof key, run, pid)) < 0) {
-		json_decref(o);
-		return rc;
-	}
 	json_object_set_new(o, "pid", json_integer(pid));
 	json_object_set_new(o, "role", json_string(role));
 	json_object_set_new(o, "run", json_string(run));
@@ -233,6 +231,18 @@ int run_proc_register(mst_bus *bus, const char *run, pid_t pid, const char *role
 	rc = mst_kv_set(bus, key, s, strlen(s), NULL);
 	free(s);
 	return rc;
+}
+
+int run_proc_register(mst_bus *bus, const char *run, pid_t pid, const char *role, json_t *extra)
+{
+	char key[MST_NAME_MAX + 1];
+	int rc;
+
+	if ((rc = run_proc_key(key, sizeof key, run, pid)) < 0) {
+		json_decref(extra);
+		return rc;
+	}
+	return proc_write(bus, key, run, pid, role, extra);
 }
 
 void run_proc_unregister(mst_bus *bus, const char *run, pid_t pid)
@@ -618,8 +628,19 @@ static int payload_fd(struct coord *c, struct agent *a, char *path, size_t size)
 	return fd;
 }
 
+/* The key of slot's worker: proc.RUN.COORDINATOR.SLOT. A slot's key is written over by
+ * each agent it starts (one write per agent, no deletion: a registration whose process
+ * is gone is stale, and readers check), and deleted when the coordinator leaves. */
+static int slot_key(const struct coord *c, int slot, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "proc.%s.%d.%d", c->run, (int)getpid(), slot);
+
+	return n < 0 || (size_t)n >= size ? MST_ENAME : mst_name_check(buf);
+}
+
 static void register_worker(struct coord *c, struct agent *a, int slot)
 {
+	char key[MST_NAME_MAX + 1];
 	json_t *o = json_object();
 
 	json_object_set_new(o, "coordinator", json_integer(getpid()));
@@ -629,7 +650,12 @@ static void register_worker(struct coord *c, struct agent *a, int slot)
 		json_object_set_new(o, "id", json_string(a->task.id));
 		json_object_set_new(o, "attempt", json_integer(a->attempt));
 	}
-	run_proc_register(c->bus, c->run, a->pid, "worker", o);
+	if (slot_key(c, slot, key, sizeof key) < 0) {
+		json_decref(o);
+		return;
+	}
+	if (proc_write(c->bus, key, c->run, a->pid, "worker", o) == 0)
+		a->registered = 1;
 }
 
 /* The timeout and heartbeat deadlines of a task starting now. */
@@ -786,7 +812,6 @@ static void exec_exited(struct coord *c, struct agent *a)
 	for (w = 0; w < 3; w++)
 		if (run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, what[w]) == 0)
 			unlink(path);
-	run_proc_unregister(c->bus, c->run, a->pid);
 	epoll_ctl(c->ep, EPOLL_CTL_DEL, a->pidfd, NULL);
 	close_fd(&a->pidfd);
 	close_fd(&a->outfd);
@@ -1084,7 +1109,6 @@ static void pool_exited(struct coord *c, int i)
 					: "killed by a signal");
 	}
 	free(err);
-	run_proc_unregister(c->bus, c->run, a->pid);
 	if (a->pidfd >= 0)
 		epoll_ctl(c->ep, EPOLL_CTL_DEL, a->pidfd, NULL);
 	close_fd(&a->pidfd);
@@ -1630,6 +1654,12 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 	take_fed(&c);
 	give_back(&c);
 	free(c.pending);
+	for (i = 0; i < slots; i++) { /* the slots' registrations (of agents gone) */
+		char key[MST_NAME_MAX + 1];
+
+		if (c.a[i].registered && slot_key(&c, i, key, sizeof key) == 0)
+			mst_kv_del(c.bus, key);
+	}
 	run_proc_unregister(c.bus, run, getpid());
 	mst_bus_close(c.bus);
 	free_argv(c.cmd);

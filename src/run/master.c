@@ -480,6 +480,36 @@ static void adopt_coordinators(struct master *m)
 	kill_stray_workers(m, 0);
 }
 
+/* The registration of worker pid (its slot's key, proc.R.COORDINATOR.SLOT): 0 with the
+ * key and its JSON, or -1. */
+static int find_worker(struct master *m, pid_t pid, char *key, size_t size, json_t **out)
+{
+	char prefix[MST_NAME_MAX + 1];
+	mst_kv *kv;
+	size_t n, i;
+	int rc = -1;
+
+	*out = NULL;
+	if (run_proc_key(prefix, sizeof prefix, m->run, 0) < 0 ||
+	    mst_kv_list(m->bus, prefix, &kv, &n) < 0)
+		return -1;
+	for (i = 0; i < n && rc < 0; i++) {
+		json_t *o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
+		const char *role = json_string_value(json_object_get(o, "role"));
+
+		if (role && !strcmp(role, "worker") &&
+		    (pid_t)json_integer_value(json_object_get(o, "pid")) == pid) {
+			snprintf(key, size, "%s", kv[i].key);
+			*out = o;
+			rc = 0;
+		} else {
+			json_decref(o);
+		}
+	}
+	mst_kv_list_free(kv, n);
+	return rc;
+}
+
 /* An agent whose coordinator died ended: the master is its subreaper. Its task was
  * redelivered when the coordinator died; this result counts if it comes first. */
 static void on_orphan(struct master *m, pid_t pid, int st)
@@ -488,14 +518,11 @@ static void on_orphan(struct master *m, pid_t pid, int st)
 	struct run_result r = {0};
 	char *out = NULL, *err = NULL;
 	json_t *o = NULL;
-	mst_kv kv;
 	int trunc = 0, etrunc = 0, attempt = 0;
 	size_t idx = SIZE_MAX;
 
-	if (run_proc_key(key, sizeof key, m->run, pid) < 0 || mst_kv_get(m->bus, key, &kv) < 0)
+	if (find_worker(m, pid, key, sizeof key, &o) < 0)
 		return;
-	o = json_loadb(kv.value, kv.len, 0, NULL);
-	mst_kv_free(&kv);
 	kill(-pid, SIGKILL);
 	if (!o || !json_is_integer(json_object_get(o, "n")))
 		goto out;

@@ -21,8 +21,10 @@
  *   kv    run.R.meta           the run: command, mode, counts, state
  *   kv    run.R.res.N          the result of task N (index in the task list), created
  *                              once: whoever records second learns it lost
- *   kv    proc.R.PID           a live process of the run: role, start time, task (apart
+ *   kv    proc.R.PID           a live master, standby or coordinator of the run (apart
  *                              from run.R., so that listing processes is quick)
+ *   kv    proc.R.C.SLOT        the agent of slot SLOT of coordinator C (written over by
+ *                              each agent the slot starts; stale once its pid is gone)
  *   kv    run.R.fail.N         failed attempts of task N (retries count these)
  *   lock  run.R.master         held by the master
  */
