@@ -408,34 +408,92 @@ static int release_ready(struct master *m)
 	return rc;
 }
 
+/* One registration of the run's processes (proc.R.*): its key, its JSON, and the
+ * fields every reader wants. */
+struct proc_reg {
+	const char *key;
+	json_t *o;
+	const char *role;
+	pid_t pid, coordinator;
+	uint64_t pstart;
+};
+
+/* Calls fn on each registration of the run's processes until it returns nonzero
+ * (which each_proc returns; -1 when they cannot be listed). */
+static int each_proc(struct master *m, int (*fn)(struct master *, struct proc_reg *, void *),
+		     void *arg)
+{
+	char prefix[MST_NAME_MAX + 1];
+	mst_kv *kv;
+	size_t n, i;
+	int rc = 0;
+
+	if (run_proc_key(prefix, sizeof prefix, m->run, 0) < 0 ||
+	    mst_kv_list(m->bus, prefix, &kv, &n) < 0)
+		return -1;
+	for (i = 0; i < n && rc == 0; i++) {
+		struct proc_reg r = {.key = kv[i].key};
+
+		r.o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
+		r.role = json_string_value(json_object_get(r.o, "role"));
+		r.pid = (pid_t)json_integer_value(json_object_get(r.o, "pid"));
+		r.coordinator = (pid_t)json_integer_value(json_object_get(r.o, "coordinator"));
+		r.pstart = (uint64_t)json_integer_value(json_object_get(r.o, "pstart"));
+		rc = fn(m, &r, arg);
+		json_decref(r.o);
+	}
+	mst_kv_list_free(kv, n);
+	return rc;
+}
+
+static int is_worker(const struct proc_reg *r)
+{
+	return r->role && !strcmp(r->role, "worker");
+}
+
+static int kill_stray(struct master *m, struct proc_reg *r, void *arg)
+{
+	pid_t coordinator = *(pid_t *)arg;
+
+	if (is_worker(r) &&
+	    (coordinator ? r->coordinator == coordinator : !run_proc_alive(r->coordinator, 0))) {
+		if (run_proc_alive(r->pid, r->pstart))
+			kill(-r->pid, SIGKILL);
+		mst_kv_del(m->bus, r->key);
+	}
+	return 0;
+}
+
 /* Kills the process group of the live workers of run registered as started by
  * coordinator (0: any whose coordinator is gone): their tasks go back to the queue
  * with the dead coordinator's leases. */
 static void kill_stray_workers(struct master *m, pid_t coordinator)
 {
-	char prefix[MST_NAME_MAX + 1];
-	mst_kv *kv;
-	size_t n, i;
+	each_proc(m, kill_stray, &coordinator);
+}
 
-	if (run_proc_key(prefix, sizeof prefix, m->run, 0) < 0 ||
-	    mst_kv_list(m->bus, prefix, &kv, &n) < 0)
-		return;
-	for (i = 0; i < n; i++) {
-		json_t *o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
-		const char *role = o ? json_string_value(json_object_get(o, "role")) : NULL;
-		pid_t pid = o ? (pid_t)json_integer_value(json_object_get(o, "pid")) : 0;
-		pid_t co = o ? (pid_t)json_integer_value(json_object_get(o, "coordinator")) : 0;
-		uint64_t ps = o ? (uint64_t)json_integer_value(json_object_get(o, "pstart")) : 0;
+static int adopt_one(struct master *m, struct proc_reg *r, void *arg)
+{
+	int *k = arg, slots = (int)json_integer_value(json_object_get(r->o, "slots"));
+	json_t *cap = json_object_get(r->o, "cap");
 
-		if (role && !strcmp(role, "worker") &&
-		    (coordinator ? co == coordinator : !run_proc_alive(co, 0))) {
-			if (run_proc_alive(pid, ps))
-				kill(-pid, SIGKILL);
-			mst_kv_del(m->bus, kv[i].key);
-		}
-		json_decref(o);
+	if (!r->role || !run_proc_alive(r->pid, r->pstart)) {
+		if (r->pid != getpid())
+			mst_kv_del(m->bus, r->key);
+	} else if (!strcmp(r->role, "coordinator") && *k < m->nco && slots > 0) {
+		struct coordinator *co = &m->co[*k];
+
+		co->pid = r->pid;
+		co->slots = slots;
+		co->cap = json_is_integer(cap) ? (int)json_integer_value(cap) : slots;
+		co->child = 0;
+		watch_coordinator(m, *k);
+		if (co->pidfd >= 0)
+			(*k)++;
+		else
+			co->pid = 0;
 	}
-	mst_kv_list_free(kv, n);
+	return 0;
 }
 
 /* At a takeover: the coordinators of the run that are still alive are adopted (up to
@@ -443,71 +501,41 @@ static void kill_stray_workers(struct master *m, pid_t coordinator)
  * coordinator is gone are killed. */
 static void adopt_coordinators(struct master *m)
 {
-	char prefix[MST_NAME_MAX + 1];
-	mst_kv *kv;
-	size_t n, i;
 	int k = 0;
 
-	if (run_proc_key(prefix, sizeof prefix, m->run, 0) < 0 ||
-	    mst_kv_list(m->bus, prefix, &kv, &n) < 0)
-		return;
-	for (i = 0; i < n; i++) {
-		json_t *o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
-		const char *role = o ? json_string_value(json_object_get(o, "role")) : NULL;
-		pid_t pid = o ? (pid_t)json_integer_value(json_object_get(o, "pid")) : 0;
-		uint64_t ps = o ? (uint64_t)json_integer_value(json_object_get(o, "pstart")) : 0;
-		int slots = o ? (int)json_integer_value(json_object_get(o, "slots")) : 0;
-
-		if (!role || !run_proc_alive(pid, ps)) {
-			if (pid != getpid())
-				mst_kv_del(m->bus, kv[i].key);
-		} else if (!strcmp(role, "coordinator") && k < m->nco && slots > 0) {
-			m->co[k].pid = pid;
-			m->co[k].slots = slots;
-			m->co[k].cap = json_is_integer(json_object_get(o, "cap"))
-					       ? (int)json_integer_value(json_object_get(o, "cap"))
-					       : slots;
-			m->co[k].child = 0;
-			watch_coordinator(m, k);
-			if (m->co[k].pidfd >= 0)
-				k++;
-			else
-				m->co[k].pid = 0;
-		}
-		json_decref(o);
-	}
-	mst_kv_list_free(kv, n);
+	each_proc(m, adopt_one, &k);
 	kill_stray_workers(m, 0);
+}
+
+struct worker_query {
+	pid_t pid;
+	char *key;
+	size_t size;
+	json_t *o;
+};
+
+static int match_worker(struct master *m, struct proc_reg *r, void *arg)
+{
+	struct worker_query *q = arg;
+
+	if (!is_worker(r) || r->pid != q->pid)
+		return 0;
+	snprintf(q->key, q->size, "%s", r->key);
+	q->o = json_incref(r->o);
+	return 1;
 }
 
 /* The registration of worker pid (its slot's key, proc.R.COORDINATOR.SLOT): 0 with the
  * key and its JSON, or -1. */
 static int find_worker(struct master *m, pid_t pid, char *key, size_t size, json_t **out)
 {
-	char prefix[MST_NAME_MAX + 1];
-	mst_kv *kv;
-	size_t n, i;
-	int rc = -1;
+	struct worker_query q = {.pid = pid, .key = key, .size = size};
 
 	*out = NULL;
-	if (run_proc_key(prefix, sizeof prefix, m->run, 0) < 0 ||
-	    mst_kv_list(m->bus, prefix, &kv, &n) < 0)
+	if (each_proc(m, match_worker, &q) != 1)
 		return -1;
-	for (i = 0; i < n && rc < 0; i++) {
-		json_t *o = json_loadb(kv[i].value, kv[i].len, 0, NULL);
-		const char *role = json_string_value(json_object_get(o, "role"));
-
-		if (role && !strcmp(role, "worker") &&
-		    (pid_t)json_integer_value(json_object_get(o, "pid")) == pid) {
-			snprintf(key, size, "%s", kv[i].key);
-			*out = o;
-			rc = 0;
-		} else {
-			json_decref(o);
-		}
-	}
-	mst_kv_list_free(kv, n);
-	return rc;
+	*out = q.o;
+	return 0;
 }
 
 /* An agent whose coordinator died ended: the master is its subreaper. Its task was
