@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #include "run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -848,6 +849,40 @@ static json_t *new_meta(struct master *m)
 	return j;
 }
 
+/* Removes the empty cgroups of this bus's runs that have no master (killed, never
+ * carried on): siblings muster-RUN of the new run's, RUN a run of this bus. */
+static void prune_cgroups(struct master *m)
+{
+	char parent[PATH_MAX], path[PATH_MAX + 300], meta[MST_NAME_MAX + 1];
+	char lockname[MST_NAME_MAX + 1];
+	struct dirent *e;
+	char *slash;
+	DIR *d;
+
+	snprintf(parent, sizeof parent, "%s", m->cgroup);
+	if (!(slash = strrchr(parent, '/')))
+		return;
+	*slash = 0;
+	if (!(d = opendir(parent)))
+		return;
+	while ((e = readdir(d))) {
+		const char *run = e->d_name + 7;
+		mst_kv kv;
+
+		if (strncmp(e->d_name, "muster-", 7) || !strcmp(run, m->run) ||
+		    run_name(meta, sizeof meta, run, "meta") < 0 ||
+		    run_name(lockname, sizeof lockname, run, "master") < 0 ||
+		    mst_kv_get(m->bus, meta, &kv) < 0) /* not a run of this bus */
+			continue;
+		mst_kv_free(&kv);
+		if (mst_lock_held(m->bus, lockname) != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
+		rmdir(path); /* refused (EBUSY) while anything is in it */
+	}
+	closedir(d);
+}
+
 /* Writes the task list as given (BUS/runs/R/tasks), whole or not at all. */
 static int save_tasks(struct master *m)
 {
@@ -1289,8 +1324,10 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 			rc = -ENOMEM;
 			goto out;
 		}
-		if (run_cgroup_make(m.run, m.cgroup, sizeof m.cgroup) == 0)
+		if (run_cgroup_make(m.run, m.cgroup, sizeof m.cgroup) == 0) {
 			json_object_set_new(m.meta, "cgroup", json_string(m.cgroup));
+			prune_cgroups(&m);
+		}
 		{
 			char runs[PATH_MAX];
 
