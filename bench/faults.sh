@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016,SC2086,SC2046 # the agent script is for its own shell; pid lists split on purpose
 # bench/faults.sh - muster run under faults, counted per task id.
 #
 #   bench/faults.sh [--tasks N] [--agents N] [--coordinators C] [--scenario NAME]...
@@ -116,7 +117,9 @@ for sc in "${scenarios[@]}"; do
 			victims=${line%% *}
 			stopped_task=$(awk '{print $4}' <<<"$line")
 			kill_ms=$(now_ms)
-			[ -n "$victims" ] && kill -STOP "$victims" 2>/dev/null || continue
+			if [ -z "$victims" ] || ! kill -STOP "$victims" 2>/dev/null; then
+				continue
+			fi
 			if { tr '\0' ' ' <"/proc/$victims/cmdline"; } 2>/dev/null |
 				grep -q "sleep 0.05; echo .* sh $stopped_task"; then
 				break
@@ -132,7 +135,7 @@ for sc in "${scenarios[@]}"; do
 		# until nothing of the run is left
 		for ((i = 0; i < 500; i++)); do
 			[ -z "$(procs "$bus" "$run")" ] && break
-			kill -9 $(procs "$bus" "$run" | awk '{print $1}') 2>/dev/null
+			kill -9 $(procs "$bus" "$run" | awk '{print $1}' | tr '\n' ' ') 2>/dev/null
 			sleep 0.01
 		done
 		resume_ms=$(now_ms)
@@ -146,7 +149,7 @@ for sc in "${scenarios[@]}"; do
 	left=$(procs "$bus" "$run" | wc -l)
 	meta=$("$M" --bus "$bus" kv get "run.$run.meta" 2>/dev/null)
 	python3 - "$sc" "$tasks" "$final" "$bus/results" "$kill_ms" "${resume_ms:-0}" \
-		"$(echo $victims)" "${stopped_task:-}" "$left" "$meta" "$before" "${replaced_ms:-0}" <<'EOF' || fail=1
+		"$(printf '%s ' $victims)" "${stopped_task:-}" "$left" "$meta" "$before" "${replaced_ms:-0}" <<'EOF' || fail=1
 import json, sys
 sc, n, final, resfile, kill_ms, resume_ms, victims, stopped, left, meta, before, replaced = sys.argv[1:13]
 n, kill_ms, resume_ms, left, replaced = int(n), int(kill_ms), int(resume_ms), int(left), int(replaced)
@@ -190,6 +193,10 @@ print("%-8s %7d %7d %5d %5d %5d %10s %10s" % (sc, n, ok, lost, dup, bad,
       "-" if rec is None else "%d ms" % rec, "%d ms" % target), file=sys.stderr)
 sys.exit(0 if lost == 0 and dup == 0 and bad == 0 and agree and left == 0 else 1)
 EOF
-	[ -n "${FAULTS_KEEP:-}" ] && echo "faults.sh: kept $bus" >&2 || rm -rf "$bus"
+	if [ -n "${FAULTS_KEEP:-}" ]; then
+		echo "faults.sh: kept $bus" >&2
+	else
+		rm -rf "$bus"
+	fi
 done
 exit $fail
