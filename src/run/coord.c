@@ -2,8 +2,9 @@
  * coord.c - a coordinator of a run: takes tasks from the run's queue, runs them on its
  * agents, and records their results.
  *
- * One event loop (epoll) watches the agents' pidfds (and, in pool mode, their
- * stdout pipes), the master's pidfd, a signalfd and an eventfd from the feeder
+ * One event loop (epoll) watches a signalfd (SIGCHLD: the agents are its children,
+ * reaped by waitpid and found by pid; and the control signals), in pool mode the
+ * agents' stdout pipes, the master's pidfd and an eventfd from the feeder
  * thread; the nearest deadline (a task's timeout, a heartbeat check, the next start
  * allowed by --rate, a respawn) is its timeout. The feeder thread sleeps in mst_recv
  * on the run's queue (with its own bus handle) for as many tasks as the loop can
@@ -60,14 +61,14 @@
 #define STOP_GRACE_MS 2000 /* for an idle pool agent to leave at the end of its input */
 
 /* epoll data: kind << 32 | slot */
-enum { EV_SIGNAL = 1, EV_FEED, EV_MASTER, EV_PIDFD, EV_OUT, EV_IN };
+enum { EV_SIGNAL = 1, EV_FEED, EV_MASTER, EV_OUT, EV_IN };
 #define EV(kind, slot) ((uint64_t)(kind) << 32 | (uint32_t)(slot))
 
 extern char **environ;
 
 struct agent {
 	pid_t pid;
-	int pidfd;
+	int pnext; /* the next slot in its pid's hash chain, or -1 */
 	/* its task */
 	int busy;
 	struct run_task task;
@@ -100,6 +101,8 @@ struct coord {
 	struct rlimit mem, cpu, nofile;
 	int limits;
 	struct agent *a;
+	int *phead; /* pid hash: the first slot of each chain, or -1 */
+	unsigned pmask;
 	int slots, running, cap, cap_max;
 	double rate, tokens; /* task starts per second (this coordinator's share) */
 	int64_t tokens_ns;
@@ -263,6 +266,42 @@ static void close_fd(int *fd)
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
+}
+
+/* The agents are found by pid when SIGCHLD says some ended: a hash of chains through
+ * the slots. (Not a pidfd per agent: every descriptor the coordinator holds is
+ * duplicated into each child it spawns and closed again at its exec.) */
+static unsigned pid_hash(const struct coord *c, pid_t pid)
+{
+	return ((uint32_t)pid * 2654435761u) & c->pmask;
+}
+
+static void pid_add(struct coord *c, int i)
+{
+	unsigned h = pid_hash(c, c->a[i].pid);
+
+	c->a[i].pnext = c->phead[h];
+	c->phead[h] = i;
+}
+
+static void pid_del(struct coord *c, int i)
+{
+	int *p = &c->phead[pid_hash(c, c->a[i].pid)];
+
+	while (*p >= 0 && *p != i)
+		p = &c->a[*p].pnext;
+	if (*p == i)
+		*p = c->a[i].pnext;
+	c->a[i].pnext = -1;
+}
+
+static int pid_slot(const struct coord *c, pid_t pid)
+{
+	int i = c->phead[pid_hash(c, pid)];
+
+	while (i >= 0 && c->a[i].pid != pid)
+		i = c->a[i].pnext;
+	return i;
 }
 
 /* The number of tasks the loop can take now: free agents, within the concurrency
@@ -675,7 +714,6 @@ static void exec_start(struct coord *c, struct agent *a, int i)
 	char path[PATH_MAX], hb[PATH_MAX], reason[PATH_MAX + 64];
 	char **argv = NULL, **env = NULL;
 	int fds[3] = {-1, -1, -1}, k, rc;
-	struct epoll_event ev;
 
 	argv = agent_argv(c->cmd, &a->task);
 	arm(c, a);
@@ -724,32 +762,7 @@ static void exec_start(struct coord *c, struct agent *a, int i)
 		}
 		goto fail;
 	}
-	a->pidfd = pidfd_open_(a->pid);
-	if (a->pidfd < 0 && errno != ENOSYS) {
-		/* out of descriptors: the agent cannot be watched, so it goes, and its task
-		 * back to the queue (not its fault); fewer agents run */
-		kill(-a->pid, SIGKILL);
-		waitpid(a->pid, NULL, 0);
-		a->pid = 0;
-		degrade(c, "out of file descriptors");
-		mst_nack(c->bus, a->msg_id, 100);
-		goto fail;
-	}
-	if (a->pidfd < 0) { /* no pidfd (old kernel): cannot watch it; wait for it now */
-		int st;
-
-		waitpid(a->pid, &st, 0);
-		kill(-a->pid, SIGKILL);
-		finish_task(c, a, WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "ok" : "failed",
-			    WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-			    WIFSIGNALED(st) ? WTERMSIG(st) : 0, "agent failed", 1, NULL, 0, 0, NULL,
-			    0);
-		a->pid = 0;
-		goto fail;
-	}
-	ev.events = EPOLLIN;
-	ev.data.u64 = EV(EV_PIDFD, i);
-	epoll_ctl(c->ep, EPOLL_CTL_ADD, a->pidfd, &ev);
+	pid_add(c, i);
 	if (c->heartbeat_ms > 0) { /* activity: output, or the heartbeat file touched */
 		a->outfd = fds[1];
 		a->errfd = fds[2];
@@ -768,17 +781,15 @@ out:
 	free_argv(env);
 }
 
-/* exec: the agent of slot i ended. */
-static void exec_exited(struct coord *c, struct agent *a)
+/* exec: the agent of a ended (reaped: st). */
+static void exec_exited(struct coord *c, struct agent *a, int st)
 {
 	char reason[256], path[PATH_MAX];
 	char *out = NULL, *err = NULL;
 	size_t outlen = 0, errlen = 0;
-	int st = 0, trunc = 0, etrunc = 0, w;
+	int trunc = 0, etrunc = 0, w;
 	static const char *const what[] = {"out", "err", "hb"};
 
-	if (waitpid(a->pid, &st, WNOHANG) <= 0)
-		return;
 	kill(-a->pid, SIGKILL); /* what it left behind in its group */
 	if (run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, "out") == 0)
 		out = run_read_file(path, OUT_MAX, 0, &outlen, &trunc);
@@ -809,11 +820,9 @@ static void exec_exited(struct coord *c, struct agent *a)
 	}
 	free(out);
 	free(err);
-	for (w = 0; w < 3; w++)
+	for (w = 0; w < (c->heartbeat_ms > 0 ? 3 : 2); w++)
 		if (run_out_path(path, sizeof path, c->rundir, a->idx, a->attempt, what[w]) == 0)
 			unlink(path);
-	epoll_ctl(c->ep, EPOLL_CTL_DEL, a->pidfd, NULL);
-	close_fd(&a->pidfd);
 	close_fd(&a->outfd);
 	close_fd(&a->errfd);
 	close_fd(&a->hbfd);
@@ -891,17 +900,8 @@ static void pool_spawn(struct coord *c, int i)
 		a->pid = 0;
 		goto fail;
 	}
-	a->pidfd = pidfd_open_(a->pid);
-	if (a->pidfd < 0) { /* it cannot be watched: it goes, and comes back later */
-		rc = errno;
-		kill(-a->pid, SIGKILL);
-		waitpid(a->pid, NULL, 0);
-		a->pid = 0;
-		goto fail;
-	}
+	pid_add(c, i);
 	ev.events = EPOLLIN;
-	ev.data.u64 = EV(EV_PIDFD, i);
-	epoll_ctl(c->ep, EPOLL_CTL_ADD, a->pidfd, &ev);
 	if (!c->busmode) {
 		a->in = in[1];
 		a->out = out[0];
@@ -1064,18 +1064,16 @@ static void pool_readable(struct coord *c, int i)
 	}
 }
 
-/* pool: the agent of slot i ended: its task failed, and another agent takes its place
+/* pool: the agent of slot i ended (reaped: st): its task failed, and another agent takes its place
  * (later, if agents die young: 100 ms doubling up to 10 s). */
-static void pool_exited(struct coord *c, int i)
+static void pool_exited(struct coord *c, int i, int st)
 {
 	struct agent *a = &c->a[i];
 	char reason[512], errpath[PATH_MAX], *err;
 	size_t errlen = 0;
-	int st = 0, trunc = 0;
+	int trunc = 0;
 	int64_t now = mst_now_ns();
 
-	if (waitpid(a->pid, &st, WNOHANG) <= 0)
-		return;
 	kill(-a->pid, SIGKILL);
 	pool_errpath(c, a, i, errpath, sizeof errpath);
 	err = run_read_file(errpath, ERR_MAX, 1, &errlen, &trunc);
@@ -1109,9 +1107,6 @@ static void pool_exited(struct coord *c, int i)
 					: "killed by a signal");
 	}
 	free(err);
-	if (a->pidfd >= 0)
-		epoll_ctl(c->ep, EPOLL_CTL_DEL, a->pidfd, NULL);
-	close_fd(&a->pidfd);
 	if (a->out >= 0)
 		epoll_ctl(c->ep, EPOLL_CTL_DEL, a->out, NULL);
 	if (a->in >= 0)
@@ -1140,6 +1135,23 @@ static void pool_exited(struct coord *c, int i)
 }
 
 /* --- the coordinator ---------------------------------------------------------------- */
+
+/* SIGCHLD: the agents that ended are reaped and handled. */
+static void reap(struct coord *c)
+{
+	pid_t pid;
+	int st, i;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if ((i = pid_slot(c, pid)) < 0)
+			continue; /* (every child of a coordinator is an agent) */
+		pid_del(c, i);
+		if (c->pool)
+			pool_exited(c, i, st);
+		else
+			exec_exited(c, &c->a[i], st);
+	}
+}
 
 /* Starts the task of message m on a free agent; 0, or -1 when none is free (m is
  * kept). */
@@ -1475,9 +1487,15 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 		c.cap = c.cap_max = cap;
 	c.a = calloc((size_t)slots, sizeof *c.a);
 	for (i = 0; c.a && i < slots; i++) {
-		c.a[i].pidfd = c.a[i].in = c.a[i].out = -1;
+		c.a[i].pnext = c.a[i].in = c.a[i].out = -1;
 		c.a[i].outfd = c.a[i].errfd = c.a[i].hbfd = -1;
 	}
+	for (c.pmask = 1; c.pmask < (unsigned)slots * 2; c.pmask <<= 1)
+		;
+	c.phead = malloc(c.pmask * sizeof *c.phead);
+	c.pmask--;
+	for (i = 0; c.phead && i <= (int)c.pmask; i++)
+		c.phead[i] = -1;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
@@ -1485,10 +1503,11 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 	sigaddset(&sigs, SIGUSR1);
 	sigaddset(&sigs, SIGUSR2);
 	sigaddset(&sigs, SIGPIPE);
+	sigaddset(&sigs, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	c.ep = epoll_create1(EPOLL_CLOEXEC);
-	if (!c.a || sfd < 0 || c.ep < 0) {
+	if (!c.a || !c.phead || sfd < 0 || c.ep < 0) {
 		fprintf(stderr, "muster: coordinator: %s\n", strerror(errno));
 		return 111;
 	}
@@ -1606,6 +1625,10 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 										 : 0);
 						continue;
 					}
+					if (si.ssi_signo == SIGCHLD) {
+						reap(&c);
+						continue;
+					}
 					if (si.ssi_signo == SIGPIPE)
 						continue;
 					c.stopping = 1;
@@ -1638,9 +1661,7 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 			} else if (slot >= 0 && slot < slots) {
 				struct agent *a = &c.a[slot];
 
-				if (kind == EV_PIDFD && a->pid > 0)
-					c.pool ? pool_exited(&c, slot) : exec_exited(&c, a);
-				else if (kind == EV_OUT && a->out >= 0)
+				if (kind == EV_OUT && a->out >= 0)
 					pool_readable(&c, slot);
 				else if (kind == EV_IN && a->in >= 0 && a->wbuf)
 					pool_write(&c, slot);
@@ -1664,6 +1685,7 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 	mst_bus_close(c.bus);
 	free_argv(c.cmd);
 	free(c.a);
+	free(c.phead);
 	close(sfd);
 	close(c.ep);
 	close_fd(&c.mfd);

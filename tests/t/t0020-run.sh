@@ -158,11 +158,13 @@ run "$MUSTER_BIN" bench coordinate --agents 20 --pool --tasks 100
 is "$rc/$(jget "$out" mode)/$(jget "$out" delivered)" "0/pool/100" \
 	"bench coordinate --pool: 100 tasks to 20 running agents, every reply in"
 
-# degradation: too few file descriptors for 100 agents at once; the coordinator runs
-# fewer, says so, and every task still runs once (nothing counts against a task)
+# degradation: too few file descriptors for 100 agents at once (with heartbeats, the
+# coordinator holds three descriptors per running agent: its output, its stderr and its
+# heartbeat file); the coordinator runs fewer, says so, and every task still runs once
+# (nothing counts against a task)
 seq 1 200 >"$TEST_DIR/t200"
-out=$( (ulimit -n 80 && "$MUSTER_BIN" --bus "$BUS" run --agents 100 --tasks "$TEST_DIR/t200" \
-	-- sh -c 'sleep 0.1; echo "$1"' sh {}) 2>"$TEST_DIR/degrade.err")
+out=$( (ulimit -n 80 && "$MUSTER_BIN" --bus "$BUS" run --agents 100 --heartbeat 30 \
+	--tasks "$TEST_DIR/t200" -- sh -c 'sleep 0.1; echo "$1"' sh {}) 2>"$TEST_DIR/degrade.err")
 rc=$?
 printf '%s\n' "$out" >"$TEST_DIR/degrade.out"
 is "$rc" 0 "with 80 file descriptors, 100 agents: the run succeeds"
