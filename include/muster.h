@@ -54,7 +54,8 @@ extern "C" {
 	X(MST_EVERSION, -1012, "bus store has an unsupported version")                             \
 	X(MST_ENOOWNER, -1013, "the owning process is gone")                                       \
 	X(MST_EBACKEND, -1014, "backend failure")                                                  \
-	X(MST_EURL, -1015, "unsupported bus URL")
+	X(MST_EURL, -1015, "unsupported bus URL")                                                  \
+	X(MST_ESKIPPED, -1016, "not applied: the operation it depended on was not")
 
 enum mst_error {
 #define MST_X_ENUM(name, value, msg) name = value,
@@ -318,6 +319,43 @@ int mst_kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms,
 void mst_kv_free(mst_kv *kv);
 /* Frees a list from mst_kv_list: its n values and the array. NULL is allowed. */
 void mst_kv_list_free(mst_kv *list, size_t n);
+
+/* ---------------------------------------------------------------------------------
+ * Writes in one commit: key-value changes, topic entries and acks applied together.
+ * A process that records the outcome of its work (a result under a key, an entry for
+ * its followers, the ack of the message it worked on) does it in one commit instead
+ * of three: nobody sees one without the others, and a crash leaves none or all.
+ */
+
+enum mst_op_kind {
+	MST_OP_KV_SET = 1, /* name = value */
+	MST_OP_KV_CAS,	   /* name = value if its revision is expected (0: it must not exist) */
+	MST_OP_KV_DEL,	   /* delete name */
+	MST_OP_PUBLISH,	   /* append data to topic name */
+	MST_OP_ACK	   /* acknowledge message id (held by this caller) */
+};
+
+typedef struct mst_op {
+	enum mst_op_kind kind;
+	const char *name; /* the key or topic (not used by ack) */
+	const void *data; /* the value or entry (set, cas, publish) */
+	size_t len;
+	uint64_t expected; /* cas */
+	uint64_t id;	   /* ack */
+	size_t if_ok;	   /* 0, or 1 + the index of an earlier op: applied only if that was */
+	/* out */
+	int rc;	      /* 0, or why this op was left out: MST_ECONFLICT (cas), MST_ENOTFOUND
+		       * (del), MST_ENOTHELD (ack), MST_ESKIPPED (its if_ok was left out) */
+	uint64_t out; /* the new revision (set, cas, del) or the entry's sequence (publish) */
+} mst_op;
+
+/* Applies ops[0..n) in order in one commit. An op whose condition does not hold is left
+ * out (its rc says why) and the others are applied. Returns 0 when every op was
+ * applied; the rc of the first op left out when some were (the others are committed);
+ * any other error means nothing was committed (and every op's rc holds it).
+ * Errors: MST_EINVAL (unknown kind, if_ok not earlier, NULL data with a length),
+ * MST_ENAME, MST_ETOOBIG (an entry or value above the bus's payload limit), MST_EFULL. */
+int mst_write(mst_bus *bus, mst_op *ops, size_t n);
 
 /* ---------------------------------------------------------------------------------
  * Locks: named mutual exclusion released by the kernel when the holder dies.

@@ -33,6 +33,7 @@ int exitcode(int err)
 	case MST_ENOTHELD:
 		return EXIT_NOTHELD;
 	case MST_ECONFLICT:
+	case MST_ESKIPPED:
 		return EXIT_CONFLICT;
 	case MST_EFULL:
 	case -ENOSPC:

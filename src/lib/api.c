@@ -277,6 +277,39 @@ int mst_subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_m
 	return bus->be->subscribe(bus, topic, from, wait_ms, msgs, max, n, next);
 }
 
+static int check_op(const mst_bus *bus, const mst_op *op, size_t i)
+{
+	if (op->kind < MST_OP_KV_SET || op->kind > MST_OP_ACK || op->if_ok > i)
+		return MST_EINVAL;
+	if (op->kind == MST_OP_ACK)
+		return 0;
+	if (mst_name_check(op->name) < 0)
+		return MST_ENAME;
+	if (op->kind == MST_OP_KV_DEL)
+		return 0;
+	if (!op->data && op->len)
+		return MST_EINVAL;
+	return op->len > bus->payload_max ? MST_ETOOBIG : 0;
+}
+
+int mst_write(mst_bus *bus, mst_op *ops, size_t n)
+{
+	size_t i;
+	int rc = 0;
+
+	if (!bus || (!ops && n))
+		return MST_EINVAL;
+	for (i = 0; i < n && !rc; i++)
+		rc = check_op(bus, &ops[i], i);
+	for (i = 0; i < n; i++) {
+		ops[i].rc = rc;
+		ops[i].out = 0;
+	}
+	if (rc || !n)
+		return rc;
+	return bus->be->write(bus, ops, n);
+}
+
 int mst_kv_get(mst_bus *bus, const char *key, mst_kv *out)
 {
 	if (!bus || !out)

@@ -73,6 +73,8 @@ struct mst__backend {
 	int (*kv_list)(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n);
 	int (*kv_watch)(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms,
 			mst_kv *out);
+	/* ops[0..n) in one commit (validated; their rc and out zeroed) */
+	int (*write)(mst_bus *bus, mst_op *ops, size_t n);
 	int (*lock_acquire)(mst_bus *bus, const char *name, int64_t wait_ms, mst_lock **out);
 	int (*lock_held)(mst_bus *bus, const char *name);
 	int (*stats)(mst_bus *bus, mst_stats *out);

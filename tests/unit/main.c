@@ -75,8 +75,7 @@ mst_bus *unit_open(const char *dir, pid_t owner)
 
 	if (rc != 0 && getpid() != tmpdirs_pid && tmpdirs_pid)
 		_exit(100); /* in a forked child: no Check calls */
-	ck_assert_msg(rc == 0, "mst_bus_open(%s, owner %d): %s", dir, (int)owner,
-		      mst_strerror(rc));
+	ck_assert_msg(rc == 0, "mst_bus_open(%s, owner %d): %s", dir, (int)owner, mst_strerror(rc));
 	return bus;
 }
 
@@ -203,8 +202,8 @@ void unit_rmtree(const char *path)
 
 int main(int argc, char **argv)
 {
-	Suite *(*suites[])(void) = {suite_util, suite_bus, suite_queue, suite_topic, suite_kv,
-				    suite_lock, suite_tasks, suite_pool};
+	Suite *(*suites[])(void) = {suite_util,	 suite_bus,  suite_queue, suite_topic, suite_kv,
+				    suite_write, suite_lock, suite_tasks, suite_pool};
 	SRunner *sr = srunner_create(NULL);
 	size_t i;
 	int failed;

@@ -56,6 +56,7 @@ Suite *suite_util(void);
 Suite *suite_queue(void);
 Suite *suite_topic(void);
 Suite *suite_kv(void);
+Suite *suite_write(void);
 Suite *suite_lock(void);
 Suite *suite_bus(void);
 Suite *suite_tasks(void);

@@ -62,92 +62,90 @@ int local__kv_get(mst_bus *bus, const char *key, mst_kv *out)
 	return rc;
 }
 
+int local__kv_put_in(struct local_bus *lb, MDB_txn *txn, const char *key, const void *value,
+		     size_t len, int cas, uint64_t expected, uint64_t *rev)
+{
+	MDB_val k = {strlen(key), (void *)key}, v;
+	int64_t wall = mst__wall_ms();
+	int rc, r;
+
+	r = mdb_get(txn, lb->dbi[DB_KV], &k, &v);
+	if (r && r != MDB_NOTFOUND)
+		return local__err(r);
+	if (cas) {
+		uint64_t cur = 0;
+		if (r == 0) {
+			if (v.mv_size < 16)
+				return MST_ECORRUPT;
+			memcpy(&cur, v.mv_data, 8);
+		}
+		if (cur != expected)
+			return MST_ECONFLICT;
+	}
+	if ((rc = next_rev(lb, txn, rev)) < 0)
+		return rc;
+	/* no longer deleted; done before the reserve below, which no update may follow */
+	r = mdb_del(txn, lb->dbi[DB_KVDEL], &k, NULL);
+	if (r && r != MDB_NOTFOUND)
+		return local__err(r);
+	v.mv_size = 16 + len;
+	if ((r = mdb_put(txn, lb->dbi[DB_KV], &k, &v, MDB_RESERVE)))
+		return local__err(r);
+	memcpy(v.mv_data, rev, 8);
+	memcpy((char *)v.mv_data + 8, &wall, 8);
+	if (len)
+		memcpy((char *)v.mv_data + 16, value, len);
+	return 0;
+}
+
 int local__kv_put(mst_bus *bus, const char *key, const void *value, size_t len, int cas,
 		  uint64_t expected, uint64_t *rev)
 {
 	struct local_bus *lb = LB(bus);
-	MDB_val k = {strlen(key), (void *)key}, v;
 	MDB_txn *txn;
 	uint64_t nrev;
-	int64_t wall = mst__wall_ms();
-	int rc, r;
+	int rc;
 
 	if ((rc = local__txn(lb, 0, &txn)) < 0)
 		return rc;
-	if ((rc = local__room(lb, txn, len + 64)) < 0)
-		goto abort;
-	r = mdb_get(txn, lb->dbi[DB_KV], &k, &v);
-	if (r && r != MDB_NOTFOUND) {
-		rc = local__err(r);
-		goto abort;
+	if ((rc = local__room(lb, txn, len + 64)) < 0 ||
+	    (rc = local__kv_put_in(lb, txn, key, value, len, cas, expected, &nrev)) < 0) {
+		local__abort(lb, txn);
+		return rc;
 	}
-	if (cas) {
-		uint64_t cur = 0;
-		if (r == 0) {
-			if (v.mv_size < 16) {
-				rc = MST_ECORRUPT;
-				goto abort;
-			}
-			memcpy(&cur, v.mv_data, 8);
-		}
-		if (cur != expected) {
-			rc = MST_ECONFLICT;
-			goto abort;
-		}
-	}
-	if ((rc = next_rev(lb, txn, &nrev)) < 0)
-		goto abort;
-	/* no longer deleted; done before the reserve below, which no update may follow */
-	r = mdb_del(txn, lb->dbi[DB_KVDEL], &k, NULL);
-	if (r && r != MDB_NOTFOUND) {
-		rc = local__err(r);
-		goto abort;
-	}
-	v.mv_size = 16 + len;
-	if ((r = mdb_put(txn, lb->dbi[DB_KV], &k, &v, MDB_RESERVE))) {
-		rc = local__err(r);
-		goto abort;
-	}
-	memcpy(v.mv_data, &nrev, 8);
-	memcpy((char *)v.mv_data + 8, &wall, 8);
-	if (len)
-		memcpy((char *)v.mv_data + 16, value, len);
 	if ((rc = local__commit(lb, txn)) < 0)
 		return rc;
 	if (rev)
 		*rev = nrev;
 	local__wake(local__slot(lb, WAKE_KEY, key));
 	return 0;
-abort:
-	local__abort(lb, txn);
-	return rc;
+}
+
+int local__kv_del_in(struct local_bus *lb, MDB_txn *txn, const char *key, uint64_t *rev)
+{
+	MDB_val k = {strlen(key), (void *)key}, dv = {8, rev};
+	int rc, r;
+
+	if ((r = mdb_del(txn, lb->dbi[DB_KV], &k, NULL)))
+		return local__err(r);
+	if ((rc = next_rev(lb, txn, rev)) < 0)
+		return rc;
+	/* the deletion's revision, for watchers that come later */
+	return local__err(mdb_put(txn, lb->dbi[DB_KVDEL], &k, &dv, 0));
 }
 
 int local__kv_del(mst_bus *bus, const char *key)
 {
 	struct local_bus *lb = LB(bus);
-	MDB_val k = {strlen(key), (void *)key};
 	MDB_txn *txn;
 	uint64_t nrev;
-	int rc, r;
+	int rc;
 
 	if ((rc = local__txn(lb, 0, &txn)) < 0)
 		return rc;
-	if ((r = mdb_del(txn, lb->dbi[DB_KV], &k, NULL))) {
-		local__abort(lb, txn);
-		return local__err(r);
-	}
-	if ((rc = next_rev(lb, txn, &nrev)) < 0) {
+	if ((rc = local__kv_del_in(lb, txn, key, &nrev)) < 0) {
 		local__abort(lb, txn);
 		return rc;
-	}
-	/* the deletion's revision, for watchers that come later */
-	{
-		MDB_val dv = {8, &nrev};
-		if ((r = mdb_put(txn, lb->dbi[DB_KVDEL], &k, &dv, 0))) {
-			local__abort(lb, txn);
-			return local__err(r);
-		}
 	}
 	if ((rc = local__commit(lb, txn)) < 0)
 		return rc;

@@ -14,6 +14,7 @@
 #define MST_LOCAL_H
 
 #include "../internal.h"
+#include "codec.h"
 
 #include <lmdb.h>
 #include <pthread.h>
@@ -116,6 +117,16 @@ int local__send(mst_bus *bus, const char *queue, const mst_buf *msgs, size_t n,
 int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_msg *msgs,
 		size_t max, size_t *n);
 int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t ms, int *results);
+/* The queue record a batch of settlements is working on: loaded on first use, written
+ * back (local__qcache_flush) when the batch moves to another queue and at the end. */
+struct qcache {
+	char name[MST_NAME_MAX + 1];
+	struct qrec q;
+	int loaded, dirty;
+};
+/* Acks id inside txn (mst_write). MST_ENOTHELD leaves txn usable; other errors do not. */
+int local__ack_in(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id);
+int local__qcache_flush(struct local_bus *lb, MDB_txn *txn, struct qcache *qc);
 int local__peek(mst_bus *bus, const char *queue, mst_msg *msgs, size_t max, size_t *n);
 int local__queue_list(mst_bus *bus, const char *only, mst_queue_info **out, size_t *n);
 int local__queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts, int64_t lease_ms,
@@ -123,6 +134,9 @@ int local__queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts, 
 int local__stats(mst_bus *bus, mst_stats *out);
 /* topic.c */
 int local__publish(mst_bus *bus, const char *topic, const void *data, size_t len, uint64_t *seq);
+/* Appends inside txn; *seq gets its number. Errors leave txn unusable. */
+int local__publish_in(struct local_bus *lb, MDB_txn *txn, const char *topic, const void *data,
+		      size_t len, uint64_t *seq);
 int local__topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts);
 int local__subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms, mst_msg *msgs,
 		     size_t max, size_t *n, uint64_t *next);
@@ -131,6 +145,13 @@ int local__kv_get(mst_bus *bus, const char *key, mst_kv *out);
 int local__kv_put(mst_bus *bus, const char *key, const void *value, size_t len, int cas,
 		  uint64_t expected, uint64_t *rev);
 int local__kv_del(mst_bus *bus, const char *key);
+/* Inside txn; *rev gets the change's revision. MST_ECONFLICT (cas) and MST_ENOTFOUND
+ * (del) leave txn usable; other errors do not. */
+int local__kv_put_in(struct local_bus *lb, MDB_txn *txn, const char *key, const void *value,
+		     size_t len, int cas, uint64_t expected, uint64_t *rev);
+int local__kv_del_in(struct local_bus *lb, MDB_txn *txn, const char *key, uint64_t *rev);
+/* write.c */
+int local__write(mst_bus *bus, mst_op *ops, size_t n);
 int local__kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n);
 int local__kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms, mst_kv *out);
 /* lock.c */

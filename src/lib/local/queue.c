@@ -1057,14 +1057,6 @@ int local__recv(mst_bus *bus, const char *queue, const mst_recv_opts *opts, mst_
 	}
 }
 
-/* The queue record a batch of settlements is working on: loaded on first use, written
- * back when the batch moves to another queue and at the end. */
-struct qcache {
-	char name[MST_NAME_MAX + 1];
-	struct qrec q;
-	int loaded, dirty;
-};
-
 static int qcache_use(struct local_bus *lb, MDB_txn *txn, struct qcache *qc, const char *name)
 {
 	int rc;
@@ -1169,6 +1161,18 @@ static int settle_one(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id
 	}
 	*wake_queue = 1;
 	return requeue(lb, txn, queue, &qc->q, id, l.attempt, ms > 0 ? ms * 1000000 : 0, now);
+}
+
+int local__ack_in(mst_bus *bus, MDB_txn *txn, struct qcache *qc, uint64_t id)
+{
+	int wake = 0, placed[2] = {0, 0};
+
+	return settle_one(bus, txn, qc, id, MST__ACK, 0, mst_now_ns(), &wake, NULL, NULL, placed);
+}
+
+int local__qcache_flush(struct local_bus *lb, MDB_txn *txn, struct qcache *qc)
+{
+	return qc->loaded && qc->dirty ? q_put(lb, txn, qc->name, &qc->q) : 0;
 }
 
 int local__settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int64_t ms, int *results)

@@ -1071,6 +1071,7 @@ const struct mst__backend local__backend = {
 	.kv_del = local__kv_del,
 	.kv_list = local__kv_list,
 	.kv_watch = local__kv_watch,
+	.write = local__write,
 	.lock_acquire = local__lock_acquire,
 	.lock_held = local__lock_held,
 	.stats = local__stats,

@@ -77,43 +77,51 @@ static int trim(struct local_bus *lb, MDB_txn *txn, const char *topic, const str
 	return r == MDB_NOTFOUND ? 0 : local__err(r);
 }
 
-int local__publish(mst_bus *bus, const char *topic, const void *data, size_t len, uint64_t *seq)
+int local__publish_in(struct local_bus *lb, MDB_txn *txn, const char *topic, const void *data,
+		      size_t len, uint64_t *seq)
 {
-	struct local_bus *lb = LB(bus);
 	char kb[KEYBUF];
 	struct trec t;
-	MDB_txn *txn;
 	MDB_val k, v;
 	int64_t wall = mst__wall_ms();
 	int rc, r, exists;
 
-	if ((rc = local__txn(lb, 0, &txn)) < 0)
+	if ((rc = t_get(lb, txn, topic, &t, &exists)) < 0)
 		return rc;
-	if ((rc = local__room(lb, txn, len + 64)) < 0 ||
-	    (rc = t_get(lb, txn, topic, &t, &exists)) < 0)
-		goto abort;
 	k.mv_size = local__key(kb, topic, &t.next_seq, 1, -1);
 	k.mv_data = kb;
 	v.mv_size = 8 + len;
-	if ((r = mdb_put(txn, lb->dbi[DB_TLOG], &k, &v, MDB_RESERVE))) {
-		rc = local__err(r);
-		goto abort;
-	}
+	if ((r = mdb_put(txn, lb->dbi[DB_TLOG], &k, &v, MDB_RESERVE)))
+		return local__err(r);
 	memcpy(v.mv_data, &wall, 8);
 	if (len)
 		memcpy((char *)v.mv_data + 8, data, len);
-	if (seq)
-		*seq = t.next_seq;
-	t.next_seq++;
-	if ((rc = trim(lb, txn, topic, &t)) < 0 || (rc = t_put(lb, txn, topic, &t)) < 0)
-		goto abort;
+	*seq = t.next_seq++;
+	if ((rc = trim(lb, txn, topic, &t)) < 0)
+		return rc;
+	return t_put(lb, txn, topic, &t);
+}
+
+int local__publish(mst_bus *bus, const char *topic, const void *data, size_t len, uint64_t *seq)
+{
+	struct local_bus *lb = LB(bus);
+	MDB_txn *txn;
+	uint64_t s;
+	int rc;
+
+	if ((rc = local__txn(lb, 0, &txn)) < 0)
+		return rc;
+	if ((rc = local__room(lb, txn, len + 64)) < 0 ||
+	    (rc = local__publish_in(lb, txn, topic, data, len, &s)) < 0) {
+		local__abort(lb, txn);
+		return rc;
+	}
 	if ((rc = local__commit(lb, txn)) < 0)
 		return rc;
+	if (seq)
+		*seq = s;
 	local__wake(local__slot(lb, WAKE_TOPIC, topic));
 	return 0;
-abort:
-	local__abort(lb, txn);
-	return rc;
 }
 
 int local__topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts)
