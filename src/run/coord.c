@@ -68,7 +68,8 @@ extern char **environ;
 
 struct agent {
 	pid_t pid;
-	int pnext; /* the next slot in its pid's hash chain, or -1 */
+	uint64_t pstart; /* its start time (run_proc_start) */
+	int pnext;	 /* the next slot in its pid's hash chain, or -1 */
 	/* its task */
 	int busy;
 	struct run_task task;
@@ -106,8 +107,8 @@ struct coord {
 	int slots, running, cap, cap_max;
 	double rate, tokens; /* task starts per second (this coordinator's share) */
 	int64_t tokens_ns;
-	uint64_t *acks; /* results recorded, their messages not acknowledged yet */
-	size_t nacks, acks_cap;
+	mst_op *w; /* this turn's writes (flush_writes) */
+	size_t nw, wcap;
 	mst_msg *pending; /* taken from the queue, not started yet (paused, rate) */
 	size_t npending;
 	int ep, paused, stopping, interrupted;
@@ -194,6 +195,19 @@ uint64_t run_proc_start(pid_t pid)
 	return v;
 }
 
+uint64_t run_boot_ticks(void)
+{
+	static long hz;
+	struct timespec ts;
+
+	/* /proc shows a start time of nanoseconds since boot / (10^9 / USER_HZ) */
+	if (!hz && (hz = sysconf(_SC_CLK_TCK)) <= 0)
+		hz = 100;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * (uint64_t)hz +
+	       (uint64_t)ts.tv_nsec / (uint64_t)(1000000000 / hz);
+}
+
 int run_proc_alive(pid_t pid, uint64_t pstart)
 {
 	uint64_t s;
@@ -214,21 +228,31 @@ int run_proc_key(char *buf, size_t size, const char *run, pid_t pid)
 	return mst_name_check(buf);
 }
 
-/* Writes the registration of pid under key. */
-static int proc_write(mst_bus *bus, const char *key, const char *run, pid_t pid, const char *role,
-		      json_t *extra)
+/* The registration of pid (malloc'ed JSON; NULL: out of memory), started at pstart (0:
+ * read from /proc). extra is consumed. */
+static char *proc_json(const char *run, pid_t pid, uint64_t pstart, const char *role, json_t *extra)
 {
 	json_t *o = extra ? extra : json_object();
 	char *s;
-	int rc;
 
 	json_object_set_new(o, "pid", json_integer(pid));
 	json_object_set_new(o, "role", json_string(role));
 	json_object_set_new(o, "run", json_string(run));
 	json_object_set_new(o, "start_ms", json_integer(run_wall_ms()));
-	json_object_set_new(o, "pstart", json_integer((json_int_t)run_proc_start(pid)));
+	json_object_set_new(o, "pstart",
+			    json_integer((json_int_t)(pstart ? pstart : run_proc_start(pid))));
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
+	return s;
+}
+
+/* Writes the registration of pid under key. */
+static int proc_write(mst_bus *bus, const char *key, const char *run, pid_t pid, const char *role,
+		      json_t *extra)
+{
+	char *s = proc_json(run, pid, 0, role, extra);
+	int rc;
+
 	if (!s)
 		return -ENOMEM;
 	rc = mst_kv_set(bus, key, s, strlen(s), NULL);
@@ -436,11 +460,28 @@ static char **agent_env(const struct coord *c, const struct agent *a, int slot, 
 	return env;
 }
 
+static int spawn_(struct coord *c, char **argv, char **env, const int fds[3], pid_t *pid);
+
 /* Starts argv in a process group of its own with fds[0..2] as its stdin, stdout and
  * stderr, signals unblocked and at their defaults, and the run's rlimits: 0 or an
- * errno. posix_spawn does it without limits; with limits a vfork child sets them
- * before its exec (posix_spawn cannot), and reports a failed exec through err. */
-static int spawn(struct coord *c, char **argv, char **env, const int fds[3], pid_t *pid)
+ * errno. *pstart gets its start time for its registration: the tick the clock showed
+ * before and after, unless a tick passed meanwhile (then /proc tells). */
+static int spawn(struct coord *c, char **argv, char **env, const int fds[3], pid_t *pid,
+		 uint64_t *pstart)
+{
+	uint64_t before = run_boot_ticks(), after;
+	int rc = spawn_(c, argv, env, fds, pid);
+
+	if (rc)
+		return rc;
+	after = run_boot_ticks();
+	*pstart = before == after ? before : run_proc_start(*pid);
+	return 0;
+}
+
+/* posix_spawn does it without limits; with limits a vfork child sets them before its
+ * exec (posix_spawn cannot), and reports a failed exec through err. */
+static int spawn_(struct coord *c, char **argv, char **env, const int fds[3], pid_t *pid)
 {
 	sigset_t none;
 
@@ -518,30 +559,58 @@ static void degrade(struct coord *c, const char *what)
 	c->cap = cap;
 }
 
-/* Acknowledges the messages of recorded results together, once per turn of the loop:
- * one commit for many. Should the coordinator die before, the tasks come back and
- * whoever takes them finds their results (start_task). */
-static void ack_later(struct coord *c, uint64_t id)
+/* The writes of a turn of the loop go to the bus together, in one commit at its end
+ * (flush_writes): the registrations of the agents it started, and for each task that
+ * ended its result (created once), the result's entry for the master (if created) and
+ * the ack of its message (in any case: a result recorded by someone else is recorded).
+ * A coordinator that dies leaves each of its tasks recorded and acknowledged, or
+ * neither. k ops are added at the end; NULL when out of memory. Every op but an ack
+ * owns its name and data, except an entry, whose data is its result's. */
+static mst_op *add_writes(struct coord *c, size_t k)
 {
-	if (c->nacks == c->acks_cap) {
-		size_t cap = c->acks_cap ? c->acks_cap * 2 : 64;
-		uint64_t *p = realloc(c->acks, cap * sizeof *p);
+	mst_op *p;
 
-		if (!p) {
-			mst_ack(c->bus, id);
-			return;
-		}
-		c->acks = p;
-		c->acks_cap = cap;
+	if (c->nw + k > c->wcap) {
+		size_t cap = c->wcap ? c->wcap * 2 : 64;
+
+		while (cap < c->nw + k)
+			cap *= 2;
+		if (!(p = realloc(c->w, cap * sizeof *p)))
+			return NULL;
+		c->w = p;
+		c->wcap = cap;
 	}
-	c->acks[c->nacks++] = id;
+	p = c->w + c->nw;
+	memset(p, 0, k * sizeof *p);
+	c->nw += k;
+	return p;
 }
 
-static void flush_acks(struct coord *c)
+static void flush_writes(struct coord *c)
 {
-	if (c->nacks)
-		mst_settle_batch(c->bus, MST_SETTLE_ACK, c->acks, c->nacks, 0, NULL);
-	c->nacks = 0;
+	size_t i;
+	int rc;
+
+	if (!c->nw)
+		return;
+	rc = mst_write(c->bus, c->w, c->nw);
+	if (rc < 0 && rc != MST_ECONFLICT && rc != MST_ENOTFOUND && rc != MST_ENOTHELD &&
+	    rc != MST_ESKIPPED) {
+		/* nothing written: the tasks go back, for someone to record them later */
+		fprintf(stderr, "muster: coordinator %d: recording %zu writes: %s\n", (int)getpid(),
+			c->nw, mst_strerror(rc));
+		for (i = 0; i < c->nw; i++)
+			if (c->w[i].kind == MST_OP_ACK)
+				mst_nack(c->bus, c->w[i].id, 1000);
+	}
+	for (i = 0; i < c->nw; i++) {
+		if (c->w[i].kind == MST_OP_ACK)
+			continue;
+		free((char *)c->w[i].name);
+		if (c->w[i].kind != MST_OP_PUBLISH)
+			free((char *)c->w[i].data);
+	}
+	c->nw = 0;
 }
 
 /* Records the result of the task of a (finished or never started) and settles its
@@ -553,6 +622,7 @@ static void finish_task(struct coord *c, struct agent *a, const char *status, in
 {
 	char kept[PATH_MAX + 16];
 	struct run_result r = {0};
+	mst_op *w;
 	int retries, rc;
 
 	retries = a->task.retries >= 0 ? a->task.retries : c->retries;
@@ -600,14 +670,18 @@ static void finish_task(struct coord *c, struct agent *a, const char *status, in
 	}
 	r.err = err;
 	r.err_len = errlen;
-	rc = run_result_record(c->bus, c->run, &r);
-	if (rc < 0 && rc != MST_ECONFLICT) {
-		fprintf(stderr, "muster: coordinator %d: recording the result of task %s: %s\n",
-			(int)getpid(), a->task.id, mst_strerror(rc));
-		mst_nack(c->bus, a->msg_id, 1000); /* someone records it later */
+	if ((w = add_writes(c, 3)) && (rc = run_result_ops(c->run, &r, w)) == 0) {
+		w[1].if_ok += (size_t)(w - c->w);
+		w[2].kind = MST_OP_ACK;
+		w[2].id = a->msg_id;
 		return;
 	}
-	ack_later(c, a->msg_id);
+	if (w)
+		c->nw -= 3;
+	rc = w ? rc : -ENOMEM;
+	fprintf(stderr, "muster: coordinator %d: recording the result of task %s: %s\n",
+		(int)getpid(), a->task.id, mst_strerror(rc));
+	mst_nack(c->bus, a->msg_id, 1000); /* someone records it later */
 }
 
 /* The task of a is over: its slot takes another. */
@@ -681,6 +755,7 @@ static void register_worker(struct coord *c, struct agent *a, int slot)
 {
 	char key[MST_NAME_MAX + 1];
 	json_t *o = json_object();
+	mst_op *w;
 
 	json_object_set_new(o, "coordinator", json_integer(getpid()));
 	json_object_set_new(o, "slot", json_integer(slot));
@@ -689,12 +764,22 @@ static void register_worker(struct coord *c, struct agent *a, int slot)
 		json_object_set_new(o, "id", json_string(a->task.id));
 		json_object_set_new(o, "attempt", json_integer(a->attempt));
 	}
-	if (slot_key(c, slot, key, sizeof key) < 0) {
+	if (slot_key(c, slot, key, sizeof key) < 0 || !(w = add_writes(c, 1))) {
 		json_decref(o);
 		return;
 	}
-	if (proc_write(c->bus, key, c->run, a->pid, "worker", o) == 0)
-		a->registered = 1;
+	/* written with the turn's other writes */
+	w->kind = MST_OP_KV_SET;
+	w->name = strdup(key);
+	w->data = proc_json(c->run, a->pid, a->pstart, "worker", o);
+	if (!w->name || !w->data) {
+		free((char *)w->name);
+		free((char *)w->data);
+		c->nw--;
+		return;
+	}
+	w->len = strlen(w->data);
+	a->registered = 1;
 }
 
 /* The timeout and heartbeat deadlines of a task starting now. */
@@ -746,7 +831,7 @@ static void exec_start(struct coord *c, struct agent *a, int i)
 		finish_task(c, a, "failed", -1, 0, reason, 1, NULL, 0, 0, NULL, 0);
 		goto fail;
 	}
-	rc = spawn(c, argv, env, fds, &a->pid);
+	rc = spawn(c, argv, env, fds, &a->pid, &a->pstart);
 	if (rc) {
 		a->pid = 0;
 		if (rc == EAGAIN || rc == ENOMEM || rc == EMFILE || rc == ENFILE) {
@@ -896,7 +981,7 @@ static void pool_spawn(struct coord *c, int i)
 		fds[0] = in[0];
 		fds[1] = out[1];
 	}
-	if ((rc = spawn(c, argv, env, fds, &a->pid))) {
+	if ((rc = spawn(c, argv, env, fds, &a->pid, &a->pstart))) {
 		a->pid = 0;
 		goto fail;
 	}
@@ -1603,7 +1688,7 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 			if (live && c.stop_ns + STOP_GRACE_MS * 1000000LL < next)
 				next = c.stop_ns + STOP_GRACE_MS * 1000000LL;
 		}
-		flush_acks(&c);
+		flush_writes(&c);
 		feeder_update(&c);
 		if (next != INT64_MAX && next < now)
 			next = now;
@@ -1668,8 +1753,8 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 			}
 		}
 	}
-	flush_acks(&c);
-	free(c.acks);
+	flush_writes(&c);
+	free(c.w);
 	run_taker_stop(&c.f);
 	/* tasks taken after the loop stopped go back */
 	take_fed(&c);

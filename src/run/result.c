@@ -4,8 +4,9 @@
  * A result is created under run.R.res.N by compare-and-set on revision 0, so of two
  * processes that finish the same task (a task redelivered while the worker of a dead
  * coordinator still ran it), one records it and the other learns that it lost. The
- * recorder then publishes it on run.R.results for the master, which counts each
- * index once.
+ * recorder publishes it on run.R.results for the master (which counts each index
+ * once) in the same commit, and a coordinator acknowledges the task's message in it
+ * too (coord.c).
  */
 #define _GNU_SOURCE
 #include "run.h"
@@ -129,23 +130,49 @@ char *run_result_json(const struct run_result *r)
 	return s;
 }
 
-int run_result_record(mst_bus *bus, const char *run, const struct run_result *r)
+int run_result_ops(const char *run, const struct run_result *r, mst_op ops[2])
 {
 	char key[MST_NAME_MAX + 1], topic[MST_NAME_MAX + 1];
-	char *json = run_result_json(r);
 	int rc;
 
-	if (!json)
-		return -ENOMEM;
+	memset(ops, 0, 2 * sizeof *ops);
 	if ((rc = run_name(key, sizeof key, run, "res.%zu", r->idx)) < 0 ||
-	    (rc = run_name(topic, sizeof topic, run, "results")) < 0) {
-		free(json);
+	    (rc = run_name(topic, sizeof topic, run, "results")) < 0)
 		return rc;
+	ops[0].kind = MST_OP_KV_CAS;
+	ops[0].expected = 0;
+	ops[0].name = strdup(key);
+	ops[0].data = run_result_json(r);
+	ops[1].kind = MST_OP_PUBLISH;
+	ops[1].name = strdup(topic);
+	ops[1].if_ok = 1;
+	if (!ops[0].name || !ops[0].data || !ops[1].name) {
+		run_result_ops_free(ops);
+		return -ENOMEM;
 	}
-	rc = mst_kv_cas(bus, key, 0, json, strlen(json), NULL);
-	if (rc == 0)
-		rc = mst_publish(bus, topic, json, strlen(json), NULL);
-	free(json);
+	ops[0].len = ops[1].len = strlen(ops[0].data);
+	ops[1].data = ops[0].data;
+	return 0;
+}
+
+void run_result_ops_free(mst_op ops[2])
+{
+	free((char *)ops[0].name);
+	free((char *)ops[0].data);
+	free((char *)ops[1].name);
+	ops[0].name = ops[1].name = NULL;
+	ops[0].data = ops[1].data = NULL;
+}
+
+int run_result_record(mst_bus *bus, const char *run, const struct run_result *r)
+{
+	mst_op ops[2];
+	int rc;
+
+	if ((rc = run_result_ops(run, r, ops)) < 0)
+		return rc;
+	rc = mst_write(bus, ops, 2);
+	run_result_ops_free(ops);
 	return rc; /* MST_ECONFLICT: recorded already, by someone else */
 }
 

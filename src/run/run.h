@@ -112,8 +112,15 @@ struct run_result {
 
 /* The result as one line of JSON (malloc'ed; NULL: out of memory). */
 char *run_result_json(const struct run_result *r);
-/* Records r under run.R.res.N unless a result is there already (MST_ECONFLICT), then
- * publishes it on run.R.results. 0 or a muster error. */
+/* The two ops of mst_write that record r: created under run.R.res.N unless a result is
+ * there already (compare-and-set on nothing), then published on run.R.results only if
+ * created (ops[1].if_ok is 1: add the index of ops[0] when they go elsewhere than the
+ * start of a write). Their names and data are malloc'ed (the entry shares the
+ * result's): free them with run_result_ops_free. 0 or a muster error. */
+int run_result_ops(const char *run, const struct run_result *r, mst_op ops[2]);
+void run_result_ops_free(mst_op ops[2]);
+/* Records r with those two ops in one commit: 0, MST_ECONFLICT (recorded already, by
+ * someone else) or another muster error. */
 int run_result_record(mst_bus *bus, const char *run, const struct run_result *r);
 /* Counts a failed attempt of task idx (run.R.fail.N): the number of failures so far,
  * or a muster error. Retries are spent by failures only: an attempt cut short by its
@@ -152,6 +159,10 @@ void run_proc_unregister(mst_bus *bus, const char *run, pid_t pid);
  * gone; registrations keep it as "pstart", so that a reused pid is not taken for the
  * process registered. */
 uint64_t run_proc_start(pid_t pid);
+/* The tick of CLOCK_BOOTTIME now, in the unit of that start time. A process created
+ * between two readings that agree started at that tick: its spawner knows its pstart
+ * without reading /proc. */
+uint64_t run_boot_ticks(void);
 /* 1 if pid is alive and (pstart != 0) started at pstart. */
 int run_proc_alive(pid_t pid, uint64_t pstart);
 
@@ -197,8 +208,7 @@ int run_cgroup_make(const char *run, char *path, size_t size);
 int run_cgroup_join(const char *path);
 /* Starts prog (argv, envp) in the cgroup path (clone3, CLONE_INTO_CGROUP): its pid, or
  * a negative errno (no such cgroup, no clone3) and nothing started. */
-pid_t run_cgroup_spawn(const char *path, const char *prog, char *const argv[],
-		       char *const envp[]);
+pid_t run_cgroup_spawn(const char *path, const char *prog, char *const argv[], char *const envp[]);
 /* Kills every process in the cgroup path (but the caller), waits (up to a second)
  * until it is empty, and with remove removes it. */
 int run_cgroup_kill(const char *path, int remove);

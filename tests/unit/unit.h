@@ -61,5 +61,6 @@ Suite *suite_lock(void);
 Suite *suite_bus(void);
 Suite *suite_tasks(void);
 Suite *suite_pool(void);
+Suite *suite_proc(void);
 
 #endif
