@@ -37,7 +37,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +99,8 @@ struct coord {
 	int64_t timeout_ms, heartbeat_ms;
 	int retries;
 	struct rlimit mem, cpu, nofile;
-	int limits;
+	int sigs[64], nsigs; /* set back to their default in an agent (find_sigs) */
+	pid_t pid;	     /* ours */
 	struct agent *a;
 	int *phead; /* pid hash: the first slot of each chain, or -1 */
 	unsigned pmask;
@@ -479,71 +479,63 @@ static int spawn(struct coord *c, char **argv, char **env, const int fds[3], pid
 	return 0;
 }
 
-/* posix_spawn does it without limits; with limits a vfork child sets them before its
- * exec (posix_spawn cannot), and reports a failed exec through err. */
+/* A vfork child, which shares our memory until its exec (as posix_spawn's does), puts
+ * itself in a process group of its own, takes fds as 0..2, sets back to their default
+ * the signals this process handles or ignores (c->sigs: a handler of ours must not run
+ * in a child that shares our memory, and an agent starts with every signal at its
+ * default), unblocks every signal, sets the run's rlimits and execs; a failed exec is
+ * reported through err. posix_spawn would do the same with 64 sigaction calls in each
+ * child and six getrlimit calls here, and cannot set rlimits. (fds are all above 2:
+ * run_coordinator keeps 0..2 open.) */
 static int spawn_(struct coord *c, char **argv, char **env, const int fds[3], pid_t *pid)
 {
+	volatile int err = 0;
 	sigset_t none;
+	pid_t p;
 
 	sigemptyset(&none);
-	if (!c->limits) {
-		posix_spawn_file_actions_t fa;
-		posix_spawnattr_t at;
-		sigset_t def;
-		int i, rc;
+	p = vfork();
+	if (p < 0)
+		return errno;
+	if (p == 0) {
+		int i;
 
-		posix_spawn_file_actions_init(&fa);
+		setpgid(0, 0);
 		for (i = 0; i < 3; i++)
-			posix_spawn_file_actions_adddup2(&fa, fds[i], i);
-		posix_spawnattr_init(&at);
-		sigemptyset(&def);
-		sigaddset(&def, SIGPIPE);
-		sigaddset(&def, SIGTERM);
-		sigaddset(&def, SIGINT);
-		sigaddset(&def, SIGHUP);
-		sigaddset(&def, SIGCHLD);
-		sigaddset(&def, SIGUSR1);
-		sigaddset(&def, SIGUSR2);
-		posix_spawnattr_setsigmask(&at, &none);
-		posix_spawnattr_setsigdefault(&at, &def);
-		posix_spawnattr_setpgroup(&at, 0);
-		posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-						      POSIX_SPAWN_SETSIGDEF);
-		rc = posix_spawnp(pid, argv[0], &fa, &at, argv, env);
-		posix_spawn_file_actions_destroy(&fa);
-		posix_spawnattr_destroy(&at);
-		return rc;
-	} else {
-		volatile int err = 0;
-		pid_t p = vfork();
-
-		if (p < 0)
-			return errno;
-		if (p == 0) {
-			int i;
-
-			setpgid(0, 0);
-			for (i = 0; i < 3; i++)
-				if (dup2(fds[i], i) < 0)
-					goto fail;
-			signal(SIGPIPE, SIG_DFL);
-			sigprocmask(SIG_SETMASK, &none, NULL);
-			if ((c->mem.rlim_cur && setrlimit(RLIMIT_AS, &c->mem) < 0) ||
-			    (c->cpu.rlim_cur && setrlimit(RLIMIT_CPU, &c->cpu) < 0) ||
-			    (c->nofile.rlim_cur && setrlimit(RLIMIT_NOFILE, &c->nofile) < 0))
+			if (dup2(fds[i], i) < 0)
 				goto fail;
-			execvpe(argv[0], argv, env);
-		fail:
-			err = errno;
-			_exit(127);
-		}
-		if (err) {
-			waitpid(p, NULL, 0);
-			return err;
-		}
-		*pid = p;
-		return 0;
+		for (i = 0; i < c->nsigs; i++)
+			signal(c->sigs[i], SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if ((c->mem.rlim_cur && setrlimit(RLIMIT_AS, &c->mem) < 0) ||
+		    (c->cpu.rlim_cur && setrlimit(RLIMIT_CPU, &c->cpu) < 0) ||
+		    (c->nofile.rlim_cur && setrlimit(RLIMIT_NOFILE, &c->nofile) < 0))
+			goto fail;
+		execvpe(argv[0], argv, env);
+	fail:
+		err = errno;
+		_exit(127);
 	}
+	if (err) {
+		waitpid(p, NULL, 0);
+		return err;
+	}
+	*pid = p;
+	return 0;
+}
+
+/* The signals whose disposition is not the default here (a handler, or ignored): an
+ * agent's child sets them back. */
+static void find_sigs(struct coord *c)
+{
+	struct sigaction sa;
+	int sig;
+
+	c->nsigs = 0;
+	for (sig = 1; sig < NSIG && c->nsigs < (int)(sizeof c->sigs / sizeof c->sigs[0]); sig++)
+		if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 &&
+		    sa.sa_handler != SIG_DFL)
+			c->sigs[c->nsigs++] = sig;
 }
 
 /* A resource that runs short: the coordinator starts fewer agents at once, and says
@@ -652,7 +644,7 @@ static void finish_task(struct coord *c, struct agent *a, const char *status, in
 	r.reason = reason;
 	r.attempts = a->attempt;
 	r.agent = a->pid;
-	r.coordinator = getpid();
+	r.coordinator = c->pid;
 	r.start_ms = a->start_ms ? a->start_ms : run_wall_ms();
 	r.duration_us = a->start_ns ? (mst_now_ns() - a->start_ns) / 1000 : 0;
 	r.output = out;
@@ -746,7 +738,7 @@ static int payload_fd(struct coord *c, struct agent *a, char *path, size_t size)
  * is gone is stale, and readers check), and deleted when the coordinator leaves. */
 static int slot_key(const struct coord *c, int slot, char *buf, size_t size)
 {
-	int n = snprintf(buf, size, "proc.%s.%d.%d", c->run, (int)getpid(), slot);
+	int n = snprintf(buf, size, "proc.%s.%d.%d", c->run, (int)c->pid, slot);
 
 	return n < 0 || (size_t)n >= size ? MST_ENAME : mst_name_check(buf);
 }
@@ -757,7 +749,7 @@ static void register_worker(struct coord *c, struct agent *a, int slot)
 	json_t *o = json_object();
 	mst_op *w;
 
-	json_object_set_new(o, "coordinator", json_integer(getpid()));
+	json_object_set_new(o, "coordinator", json_integer(c->pid));
 	json_object_set_new(o, "slot", json_integer(slot));
 	if (a->busy) {
 		json_object_set_new(o, "n", json_integer((json_int_t)a->idx));
@@ -1265,9 +1257,12 @@ static int start_task(struct coord *c, mst_msg *m)
 		clear_task(c, a);
 		return 0;
 	}
-	/* done already (its recorder died before it acknowledged): make sure the
-	 * master heard of it, and drop it */
-	rc = run_result_republish(c->bus, c->run, a->idx);
+	/* done already: a task delivered again may have been recorded by the master
+	 * (the agent of a dead coordinator, adopted, finished it) or by a master that
+	 * took the run over: make sure the master heard of it, and drop it. (A
+	 * coordinator records a result and acks its task in one commit: a first
+	 * delivery has no result.) */
+	rc = m->attempt > 1 ? run_result_republish(c->bus, c->run, a->idx) : MST_ENOTFOUND;
 	if (rc == 0) {
 		mst_ack(c->bus, m->id);
 		clear_task(c, a);
@@ -1395,7 +1390,6 @@ static int read_meta(struct coord *c, pid_t *master)
 	c->cpu.rlim_cur = (rlim_t)json_int(lim, "cpu_s");
 	c->cpu.rlim_max = c->cpu.rlim_cur ? c->cpu.rlim_cur + 1 : 0; /* SIGXCPU, then SIGKILL */
 	c->nofile.rlim_cur = c->nofile.rlim_max = (rlim_t)json_int(lim, "nofile");
-	c->limits = c->mem.rlim_cur || c->cpu.rlim_cur || c->nofile.rlim_cur;
 	json_decref(o);
 	return c->cmd ? 0 : -ENOMEM;
 }
@@ -1552,7 +1546,8 @@ static void check_memory(struct coord *c, int64_t now)
 
 int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, int first)
 {
-	struct coord c = {.dir = bus_dir, .run = run, .slots = slots, .ep = -1, .mfd = -1};
+	struct coord c = {
+		.dir = bus_dir, .run = run, .slots = slots, .ep = -1, .mfd = -1, .pid = getpid()};
 	struct epoll_event evs[64], ev;
 	sigset_t sigs;
 	int sfd = -1, i, n, rc, status = 0;
@@ -1590,6 +1585,12 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 	sigaddset(&sigs, SIGPIPE);
 	sigaddset(&sigs, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	find_sigs(&c);
+	/* 0..2 open: the descriptors an agent gets are above them (spawn_) */
+	while ((i = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0 && i < 3)
+		fcntl(i, F_SETFD, 0);
+	if (i >= 3)
+		close(i);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	c.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!c.a || !c.phead || sfd < 0 || c.ep < 0) {

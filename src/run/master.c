@@ -28,6 +28,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -226,6 +227,21 @@ static void unwatch_coordinator(struct master *m, int k)
 	}
 	m->co[k].pidfd = -1;
 	m->co[k].pid = 0;
+}
+
+/* One coordinator per 250 agents, and at least one per CPU (as far as there are
+ * agents): a spawn keeps its spawner waiting until the child's exec, so coordinators
+ * spawning side by side use the CPUs a single one leaves idle. */
+static int default_coordinators(int agents)
+{
+	cpu_set_t set;
+	int n = (agents + 249) / 250, cpus = 1;
+
+	if (sched_getaffinity(0, sizeof set, &set) == 0)
+		cpus = CPU_COUNT(&set);
+	if (n < cpus)
+		n = cpus < agents ? cpus : agents;
+	return n;
 }
 
 static void start_coordinator(struct master *m, int k)
@@ -1315,7 +1331,7 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 		m.agents = o->agents;
 		m.retries = o->retries;
 		m.bus_mode = o->mode && !strcmp(o->mode, "bus");
-		m.nco = o->coordinators > 0 ? o->coordinators : (o->agents + 249) / 250;
+		m.nco = o->coordinators > 0 ? o->coordinators : default_coordinators(o->agents);
 		if (m.nco > o->agents)
 			m.nco = o->agents;
 		if (m.nco < 1)

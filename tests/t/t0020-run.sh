@@ -5,7 +5,7 @@
 # coordinator killed mid-run (every task done once).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
-plan 40
+plan 41
 
 # check_results FILE N: every task 1..N (ids "t1".."tN" or line numbers) appears exactly
 # once with status ok; prints what is wrong
@@ -47,6 +47,13 @@ is_error 3 "results of an unknown run: exit 3, one line"
 printf '{"id":"s1","payload":"on stdin"}\n' >"$TEST_DIR/t2"
 run m run --tasks "$TEST_DIR/t2" -- sh -c 'cat; printf " %s %s" "$MUSTER_TASK_ID" "$MUSTER_ATTEMPT"'
 is "$(jget "$out" output)" "on stdin s1 1" "the payload is on stdin; MUSTER_TASK_ID and MUSTER_ATTEMPT are set"
+
+# an agent starts with no signal blocked or ignored, even when muster runs with some
+# ignored (nohup, a shell's background job) and blocks its own
+out=$( (trap '' INT HUP QUIT USR1 TERM && "$MUSTER_BIN" --bus "$BUS" run --tasks "$TEST_DIR/t2" \
+	-- grep -E '^Sig(Blk|Ign)' /proc/self/status) 2>/dev/null)
+is "$(jget "$out" output)" "$(printf 'SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n')" \
+	"an agent's signals are all unblocked and at their default"
 
 # failures and retries
 printf 'x\n' >"$TEST_DIR/t3"

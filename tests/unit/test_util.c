@@ -72,7 +72,7 @@ START_TEST(test_errors_table)
 	};
 	size_t i, j, n = sizeof tab / sizeof tab[0];
 
-	ck_assert_uint_eq(n, 16);
+	ck_assert_uint_eq(n, 17);
 	for (i = 0; i < n; i++) {
 		ck_assert_int_le(tab[i].code, -1000);
 		ck_assert_str_eq(mst_strerror(tab[i].code), tab[i].msg);
