@@ -9,6 +9,8 @@
 #   coord1   kill -9 one coordinator
 #   coord2   kill -9 two coordinators at once
 #   master   kill -9 the master, with a standby (muster run --standby) waiting
+#   heir     kill -9 the master, no standby: a coordinator starts one that carries
+#            the run on (its results in runs/R/results.PID.jsonl)
 #   sigstop  SIGSTOP a worker past its task's timeout (2 s; the task has a retry)
 #   all      kill -9 the whole tree, then muster run --resume
 # and then checks the results by task id: every id reported exactly once (from the
@@ -17,6 +19,7 @@
 #   coord*   the replacements registered, the first task they started, and the
 #            dead coordinators' tasks started again: whichever came last
 #   master   the standby's takeover (run.R.meta takeover_ms) after the kill
+#   heir     the takeover by the master a coordinator started, after the kill
 #   sigstop  the stopped task's next attempt started, less the timeout
 #   all      the resumed master's takeover after the kill (the kill to --resume gap
 #            is the operator's and is subtracted)
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
 	*) echo "faults.sh: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(coord1 coord2 master sigstop all)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(coord1 coord2 master heir sigstop all)
 [ -x "$M" ] || { echo "faults.sh: no muster at $M (make first)" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "faults.sh: needs python3" >&2; exit 2; }
 
@@ -48,6 +51,12 @@ import json, sys
 for p in json.load(sys.stdin):
     if p.get("run") == sys.argv[1]:
         print(p["pid"], p["role"], p.get("coordinator", 0))' "$2"
+}
+
+# the state of run $2 on bus $1 (run.R.meta)
+state() {
+	"$M" --bus "$1" kv get "run.$2.meta" 2>/dev/null |
+		python3 -c 'import json, sys; print(json.load(sys.stdin).get("state", ""))'
 }
 
 # waits until file $1 has at least $2 lines (at most 60 s)
@@ -108,6 +117,16 @@ for sc in "${scenarios[@]}"; do
 		kill -9 "$mpid"
 		final=$bus/out2
 		;;
+	heir)
+		victims=$mpid
+		kill -9 "$mpid"
+		final=$bus/runs/$run/results.$mpid.jsonl
+		# until the run is over (at most 120 s)
+		for ((i = 0; i < 1200; i++)); do
+			[ "$(state "$bus" "$run")" = running ] || break
+			sleep 0.1
+		done
+		;;
 	sigstop)
 		# the newest worker (most of its task ahead), until one is caught alive; pids
 		# wrap quickly (pid_max may be 32768), so what was stopped must still be an
@@ -154,7 +173,10 @@ import json, sys
 sc, n, final, resfile, kill_ms, resume_ms, victims, stopped, left, meta, before, replaced = sys.argv[1:13]
 n, kill_ms, resume_ms, left, replaced = int(n), int(kill_ms), int(resume_ms), int(left), int(replaced)
 victims = [int(v) for v in victims.split()]
-rows = [json.loads(l) for l in open(final) if l.strip()]
+try:
+    rows = [json.loads(l) for l in open(final) if l.strip()]
+except OSError:
+    rows = []
 recorded = [json.loads(l) for l in open(resfile) if l.strip()]
 ids = [r["id"] for r in rows]
 want = {str(i) for i in range(1, n + 1)}
@@ -176,7 +198,7 @@ if sc in ("coord1", "coord2"):
     seen = [t for t in (replaced or None, first, last) if t is not None]
     if seen:
         rec = max(seen) - kill_ms
-elif sc in ("master", "all"):
+elif sc in ("master", "heir", "all"):
     target = 2000
     m = json.loads(meta) if meta else {}
     if "takeover_ms" in m:

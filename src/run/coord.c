@@ -37,6 +37,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@
 #define FEED_MAX 64	    /* tasks taken per mst_recv */
 #define ORPHAN_GRACE_MS 10000
 #define ORPHAN_POLL_MS 20
+#define HEIR_DELAY_MS 200 /* for a standby to take a run over before a coordinator's heir */
 #define MEM_CHECK_MS 1000
 #define EOF_GRACE_MS 1000  /* for a pool agent to exit once it closed its stdout */
 #define STOP_GRACE_MS 2000 /* for an idle pool agent to leave at the end of its input */
@@ -113,6 +115,7 @@ struct coord {
 	size_t npending;
 	int ep, paused, stopping, interrupted;
 	int64_t paused_ns, orphan_ns, mem_ns, stop_ns;
+	int heir_tried; /* for the master that died (c->master) */
 	pid_t master;
 	int mfd;
 	struct run_taker f; /* takes tasks from the queue */
@@ -1221,7 +1224,7 @@ static void reap(struct coord *c)
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		if ((i = pid_slot(c, pid)) < 0)
-			continue; /* (every child of a coordinator is an agent) */
+			continue; /* not an agent: a master it started (start_heir) */
 		pid_del(c, i);
 		if (c->pool)
 			pool_exited(c, i, st);
@@ -1430,7 +1433,82 @@ static void find_master(struct coord *c)
 		return;
 	c->master = pid;
 	c->orphan_ns = 0;
+	c->heir_tried = 0;
 	epoll_ctl(c->ep, EPOLL_CTL_ADD, c->mfd, &ev);
+}
+
+/* The master died and, HEIR_DELAY_MS later, nobody holds the run's master lock (no
+ * standby took the run over): one coordinator, the first to create
+ * run.R.heir.DEADPID, starts a master that carries the run on (muster run --standby,
+ * which finds the lock free at once). The results that master prints go to
+ * runs/R/results.DEADPID.jsonl (the dead master's stdout died with its command); all
+ * are in the bus too (muster results). */
+static void start_heir(struct coord *c)
+{
+	char key[MST_NAME_MAX + 1], lock[MST_NAME_MAX + 1], self[PATH_MAX], out[PATH_MAX + 64];
+	char me[16];
+	char *argv[12];
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, def;
+	const char *state;
+	json_t *o;
+	mst_kv kv;
+	ssize_t n;
+	pid_t pid;
+	int i, rc;
+
+	c->heir_tried = 1;
+	if (c->master <= 0 || run_name(lock, sizeof lock, c->run, "master") < 0 ||
+	    mst_lock_held(c->bus, lock) != 0)
+		return; /* taken over already (or cannot tell) */
+	if (run_name(key, sizeof key, c->run, "meta") < 0 || mst_kv_get(c->bus, key, &kv) < 0)
+		return;
+	o = json_loadb(kv.value, kv.len, 0, NULL);
+	mst_kv_free(&kv);
+	state = o ? json_string_value(json_object_get(o, "state")) : NULL;
+	rc = state && (!strcmp(state, "running") || !strcmp(state, "stopping"));
+	json_decref(o);
+	snprintf(me, sizeof me, "%d", (int)c->pid);
+	if (!rc || run_name(key, sizeof key, c->run, "heir.%d", (int)c->master) < 0 ||
+	    mst_kv_cas(c->bus, key, 0, me, strlen(me), NULL) < 0)
+		return; /* over, or another coordinator does it */
+	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) <= 0)
+		return;
+	self[n] = 0;
+	snprintf(out, sizeof out, "%s/results.%d.jsonl", c->rundir, (int)c->master);
+	argv[0] = "muster";
+	argv[1] = "--bus";
+	argv[2] = (char *)c->dir;
+	argv[3] = "run";
+	argv[4] = "--standby";
+	argv[5] = "--run";
+	argv[6] = (char *)c->run;
+	argv[7] = "--results";
+	argv[8] = out;
+	argv[9] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawnattr_init(&at);
+	sigemptyset(&none);
+	sigemptyset(&def);
+	for (i = 0; i < c->nsigs; i++)
+		sigaddset(&def, c->sigs[i]);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &def);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	rc = posix_spawn(&pid, self, &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (rc)
+		fprintf(stderr, "muster: coordinator %d: cannot start a master for run %s: %s\n",
+			(int)c->pid, c->run, strerror(rc));
+	else
+		fprintf(stderr,
+			"muster: coordinator %d: the master of run %s (pid %d) died with no "
+			"standby; master %d carries the run on (its results also in %s)\n",
+			(int)c->pid, c->run, (int)c->master, (int)pid, out);
 }
 
 static void pause_agent(struct agent *a, int on, int64_t now)
@@ -1643,6 +1721,9 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 		check_memory(&c, now);
 		if (c.orphan_ns) {
 			find_master(&c);
+			if (c.orphan_ns && !c.heir_tried && !c.stopping &&
+			    now - c.orphan_ns >= HEIR_DELAY_MS * 1000000LL)
+				start_heir(&c);
 			if (c.orphan_ns && now - c.orphan_ns > ORPHAN_GRACE_MS * 1000000LL &&
 			    !c.stopping) {
 				fprintf(stderr,

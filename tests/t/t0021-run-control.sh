@@ -12,7 +12,7 @@
 export T_TIMEOUT
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
-plan 90
+plan 96
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -320,6 +320,39 @@ s2_rc=$rc
 reap 10 "$s2_standby"
 is "$s2_seen/$s2_rc/$rc/$(wc -c <"$TEST_DIR/s2s.out")" "0/0/0/0" \
 	"standby of a run that ends normally: exits 0 and prints no result"
+
+# the master killed with no standby: a coordinator starts a master that carries the run
+# on (its printed results go to runs/H1/results.DEADPID.jsonl)
+run_state()
+{
+	m kv get "run.$1.meta" 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin).get("state", ""))'
+}
+run_over()
+{
+	local st
+	st=$(run_state "$1")
+	[ -n "$st" ] && [ "$st" != running ] && [ "$st" != stopping ]
+}
+spawn "${mr[@]}" --run H1 --agents 10 --tasks "$TEST_DIR/t200" -- sh -c 'sleep 0.05; echo {}' \
+	>"$TEST_DIR/h1.out" 2>"$TEST_DIR/h1.err" </dev/null
+h1_master=$SPAWN_PID
+wait_for 20 results_ge H1 30
+kill -KILL "$h1_master"
+h1_kill=$(date +%s%3N)
+reap 10 "$h1_master"
+wait_for 60 run_over H1
+is "$?/$(run_state H1)" "0/done" "no standby: after kill -9 of the master the run still ends, done"
+is "$(ids_once "$BUS/runs/H1/results.$h1_master.jsonl" 200)" "" \
+	"no standby: the master a coordinator started printed all 200 ids exactly once, all ok"
+like "$(cat "$TEST_DIR/h1.err")" "the master of run H1 \\(pid $h1_master\\) died with no standby; master [0-9]+ carries the run on" \
+	"no standby: the coordinator says it started a master"
+h1_rec=$(m kv get run.H1.meta | python3 -c 'import json, sys; print(json.load(sys.stdin)["takeover_ms"] - int(sys.argv[1]))' "$h1_kill")
+diag "no standby: taken over ${h1_rec} ms after the kill"
+ok "$([ "$h1_rec" -ge 0 ] && echo 0)" "no standby: the takeover is recorded, after the kill ($h1_rec ms; its target is the benchmark's)"
+m results H1 >"$TEST_DIR/h1.res"
+is "$(wc -l <"$TEST_DIR/h1.res")/$(ids_once "$TEST_DIR/h1.res" 200)" "200/" "no standby: results H1 has 200 lines, ids unique"
+wait_for 10 no_procs
+ok $? "no standby: ps --json is [] after the run"
 
 # --- 4. --resume after every process of a run was killed ------------------------------
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t9004 - muster run under faults (bench/faults.sh), counted per task id: 10,000 short
 # tasks on 100 agents through 4 coordinators; one coordinator killed, two at once, the
-# master killed with a standby waiting, a worker stopped past its timeout, and the
+# master killed with a standby waiting, the master killed with none (a coordinator
+# starts one that carries the run on), a worker stopped past its timeout, and the
 # whole tree killed and resumed. Every scenario must report every task exactly once,
 # ok, agree with `muster results`, and leave no process behind. The recovery times are
 # printed (their targets are checked by the benchmark's report, not here).
@@ -9,7 +10,7 @@
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${MUSTER_BIN:-$root/build/muster}
-scenarios=(coord1 coord2 master sigstop all)
+scenarios=(coord1 coord2 master heir sigstop all)
 echo "1..${#scenarios[@]}"
 i=0
 for sc in "${scenarios[@]}"; do
