@@ -465,6 +465,45 @@ static char **agent_env(const struct coord *c, const struct agent *a, int slot, 
 
 static int spawn_(struct coord *c, char **argv, char **env, const int fds[3], pid_t *pid);
 
+#if defined(__x86_64__) || defined(__aarch64__)
+/* The kernel's own sigaction: the C library's refuses the signals it keeps for itself
+ * (32 and 33), which a process may have inherited ignored (glibc's posix_spawn leaves
+ * them so in its children), and an agent must not start with any signal ignored. */
+struct ksigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	unsigned long mask;
+};
+
+static int sig_default(int sig)
+{
+	struct ksigaction old;
+
+	return syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof old.mask) != 0 ||
+	       old.handler == SIG_DFL;
+}
+
+static void sig_set_default(int sig)
+{
+	struct ksigaction dfl = {.handler = SIG_DFL};
+
+	syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+}
+#else
+static int sig_default(int sig)
+{
+	struct sigaction old;
+
+	return sigaction(sig, NULL, &old) != 0 || old.sa_handler == SIG_DFL;
+}
+
+static void sig_set_default(int sig)
+{
+	signal(sig, SIG_DFL);
+}
+#endif
+
 /* Starts argv in a process group of its own with fds[0..2] as its stdin, stdout and
  * stderr, signals unblocked and at their defaults, and the run's rlimits: 0 or an
  * errno. *pstart gets its start time for its registration: the tick the clock showed
@@ -508,7 +547,7 @@ static int spawn_(struct coord *c, char **argv, char **env, const int fds[3], pi
 			if (dup2(fds[i], i) < 0)
 				goto fail;
 		for (i = 0; i < c->nsigs; i++)
-			signal(c->sigs[i], SIG_DFL);
+			sig_set_default(c->sigs[i]);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if ((c->mem.rlim_cur && setrlimit(RLIMIT_AS, &c->mem) < 0) ||
 		    (c->cpu.rlim_cur && setrlimit(RLIMIT_CPU, &c->cpu) < 0) ||
@@ -531,13 +570,11 @@ static int spawn_(struct coord *c, char **argv, char **env, const int fds[3], pi
  * agent's child sets them back. */
 static void find_sigs(struct coord *c)
 {
-	struct sigaction sa;
 	int sig;
 
 	c->nsigs = 0;
 	for (sig = 1; sig < NSIG && c->nsigs < (int)(sizeof c->sigs / sizeof c->sigs[0]); sig++)
-		if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 &&
-		    sa.sa_handler != SIG_DFL)
+		if (sig != SIGKILL && sig != SIGSTOP && !sig_default(sig))
 			c->sigs[c->nsigs++] = sig;
 }
 

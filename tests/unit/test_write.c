@@ -211,6 +211,7 @@ START_TEST(test_write_full)
 	ops[0] = op(MST_OP_KV_SET, "small", "s");
 	ck_assert_int_eq(mst_write(bus, ops, 1), 0);
 	free(v);
+	free(dir);
 	mst_bus_close(bus);
 }
 END_TEST
