@@ -59,16 +59,6 @@ static int runnable(const char *cmd)
 	return 0;
 }
 
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 /* A size: a number of bytes with an optional K, M, G or T (powers of 1024). */
 static int parse_size(const char *s, uint64_t *v)
 {
@@ -342,7 +332,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 		mst_bus_close(bus);
 		return die(EXIT_NOTFOUND, "run: cannot write %s: %s", results, strerror(errno));
 	}
-	raise_nofile();
+	run_raise_nofile();
 	o.bus_dir = dir;
 	o.self = self;
 	o.results = out;
@@ -375,7 +365,7 @@ int cmd_coordinator(struct cli *cli, int argc, char **argv)
 				       "by muster run)");
 	if ((code = bus_dir(cli, dir, sizeof dir)))
 		return code;
-	raise_nofile();
+	run_raise_nofile();
 	return run_coordinator(dir, argv[1], (int)slots, argc == 5 ? (int)cap : -1, first != 0);
 }
 
@@ -467,67 +457,6 @@ int cmd_ps(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The floor: n bare spawns of a trivial program (as many at once as the agents), its
- * output to /dev/null, and their reaping. lean: each by vfork and exec, with nothing
- * else between (the way a coordinator spawns, without its process group, descriptors,
- * signals and environment); else by posix_spawn (which also sets every signal of the
- * child back to its default: 64 sigaction calls in each child). */
-static pid_t lean_spawn(const char *prog, char **argv, int out)
-{
-	pid_t pid = vfork();
-
-	if (pid == 0) {
-		dup2(out, 1);
-		execve(prog, argv, environ);
-		_exit(127);
-	}
-	return pid;
-}
-
-static double spawn_floor(const char *prog, int n, int par, int lean)
-{
-	char *argv[] = {(char *)prog, "floor", NULL};
-	posix_spawn_file_actions_t fa;
-	double t0;
-	int live = 0, i = 0, st, null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	pid_t pid;
-
-	if (null < 0)
-		return -1;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	t0 = now_s();
-	while (i < n || live > 0) {
-		while (i < n && live < par) {
-			if (lean) {
-				pid = lean_spawn(prog, argv, null);
-			} else if (posix_spawn(&pid, prog, &fa, NULL, argv, environ) != 0) {
-				pid = -1;
-			}
-			if (pid < 0) {
-				posix_spawn_file_actions_destroy(&fa);
-				close(null);
-				return -1;
-			}
-			i++;
-			live++;
-		}
-		if (wait(&st) > 0)
-			live--;
-	}
-	posix_spawn_file_actions_destroy(&fa);
-	close(null);
-	return now_s() - t0;
-}
-
 /* muster __pool-echo: a pool agent that replies to each task with its payload (the
  * agent of `muster bench coordinate --pool`, and a reference for agent writers). */
 int cmd_pool_echo(struct cli *cli, int argc, char **argv)
@@ -555,194 +484,67 @@ int cmd_pool_echo(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* The pool floor: n request/reply round trips over pipes with one echo agent, one
- * after the other. */
-static double pipe_floor(const char *self, size_t n)
-{
-	char *argv[] = {(char *)self, "__pool-echo", NULL};
-	posix_spawn_file_actions_t fa;
-	int in[2], out[2], st;
-	char buf[256], req[128];
-	double t0, t;
-	pid_t pid;
-	size_t i;
-	FILE *r;
-
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
-		return -1;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	if (posix_spawn(&pid, self, &fa, NULL, argv, environ) != 0) {
-		posix_spawn_file_actions_destroy(&fa);
-		return -1;
-	}
-	posix_spawn_file_actions_destroy(&fa);
-	close(in[0]);
-	close(out[1]);
-	r = fdopen(out[0], "r");
-	t0 = now_s();
-	for (i = 0; r && i < n; i++) {
-		int len = snprintf(req, sizeof req,
-				   "{\"id\":\"%zu\",\"n\":%zu,\"attempt\":1,\"run\":\"bench\","
-				   "\"payload\":\"task-%zu\"}\n",
-				   i + 1, i, i);
-
-		if (write(in[1], req, (size_t)len) != len || !fgets(buf, sizeof buf, r))
-			break;
-	}
-	t = now_s() - t0;
-	close(in[1]);
-	if (r)
-		fclose(r);
-	waitpid(pid, &st, 0);
-	return i == n ? t : -1;
-}
-
 int cmd_bench(struct cli *cli, int argc, char **argv)
 {
 	static const struct option lo[] = {{"agents", required_argument, 0, 'a'},
 					   {"tasks", required_argument, 0, 't'},
 					   {"pool", no_argument, 0, 'p'},
 					   {0, 0, 0, 0}};
-	char tmpl[] = "/dev/shm/muster-bench-XXXXXX", self[PATH_MAX], path[PATH_MAX + 16];
-	char *cmd[] = {"/bin/echo", "{}", NULL};
-	char *pool_cmd[] = {self, "__pool-echo", NULL};
-	struct run_opts o = {0};
-	struct run_summary s;
-	struct run_tasks ts = {0};
-	mst_bus *bus;
+	static const char usage_line[] =
+		"usage: muster bench coordinate --agents N [--pool [--tasks T]]";
+	struct run_bench b = {0};
+	char self[PATH_MAX], err[512];
 	uint64_t v;
-	double floor, pfloor, t0, secs;
-	size_t i, delivered = 0, srclen = 0, ntasks = 0;
-	char *src = NULL;
-	int rc, agents = 0, pool = 0, c;
 	ssize_t len;
+	int rc, c;
 
+	(void)cli;
 	optind = 0;
 	if (argc < 2 || strcmp(argv[1], "coordinate"))
-		return die(EXIT_USAGE,
-			   "usage: muster bench coordinate --agents N [--pool [--tasks T]]");
+		return die(EXIT_USAGE, "%s", usage_line);
 	argc--;
 	argv++;
 	while ((c = getopt_long(argc, argv, "+:", lo, NULL)) != -1) {
 		if ((c == 'a' || c == 't') && parse_u64(optarg, &v) == 0 && v >= 1 && v <= 100000) {
 			if (c == 'a')
-				agents = (int)v;
+				b.agents = (int)v;
 			else
-				ntasks = (size_t)v;
+				b.tasks = (size_t)v;
 		} else if (c == 'p') {
-			pool = 1;
+			b.pool = 1;
 		} else {
-			return die(
-				EXIT_USAGE,
-				"usage: muster bench coordinate --agents N [--pool [--tasks T]]");
+			return die(EXIT_USAGE, "%s", usage_line);
 		}
 	}
-	if (optind != argc || !agents || (ntasks && !pool))
-		return die(EXIT_USAGE,
-			   "usage: muster bench coordinate --agents N [--pool [--tasks T]]");
-	if (!ntasks)
-		ntasks = pool ? 1000 : (size_t)agents;
-	if (!mkdtemp(tmpl) &&
-	    (snprintf(tmpl, sizeof tmpl, "/tmp/muster-bench-XXXXXX"), !mkdtemp(tmpl)))
-		return die(EXIT_SYSTEM, "bench: cannot make a scratch bus: %s", strerror(errno));
+	if (optind != argc || !b.agents || (b.tasks && !b.pool))
+		return die(EXIT_USAGE, "%s", usage_line);
 	len = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (len <= 0)
 		return die(EXIT_SYSTEM, "bench: cannot find the muster executable");
 	self[len] = 0;
-	raise_nofile();
-	src = malloc(ntasks * 24 + 1);
-	if (!src)
-		return die(EXIT_SYSTEM, "bench: out of memory");
-	for (i = 0; i < ntasks; i++) {
-		char line[32];
-		char e[RUN_ERR];
-
-		snprintf(line, sizeof line, "task-%zu", i);
-		if (run_task_parse(&ts, line, strlen(line), i + 1, e, sizeof e) < 0)
-			return die(EXIT_SYSTEM, "bench: %s", e);
-		srclen += (size_t)sprintf(src + srclen, "%s\n", line);
-	}
-	o.tasks_src = src;
-	o.tasks_len = srclen;
-	if (run_tasks_check(&ts, path, sizeof path) < 0)
-		return die(EXIT_SYSTEM, "bench: %s", path);
-	/* the floor: bare spawns of a trivial program (exec), or pipe round trips with one
-	 * running agent (pool) */
-	floor = pool ? pipe_floor(self, ntasks) : spawn_floor(cmd[0], agents, agents, 1);
-	pfloor = pool ? 0 : spawn_floor(cmd[0], agents, agents, 0);
-	if ((rc = mst_bus_open(&bus, tmpl, NULL)) < 0)
-		return fail(rc, "bench: cannot open a scratch bus in %s", tmpl);
-	o.bus_dir = tmpl;
-	o.cmd = pool ? pool_cmd : cmd;
-	o.mode = pool ? "pool" : NULL;
-	o.warm = pool;
-	o.agents = agents;
-	o.self = self;
-	o.quiet = 1;
-	o.run = "bench";
-	{
-		/* the results, to count the replies */
-		char rpath[PATH_MAX + 16];
-		FILE *f;
-
-		snprintf(rpath, sizeof rpath, "%s/results.jsonl", tmpl);
-		f = fopen(rpath, "w+");
-		if (!f)
-			return die(EXIT_SYSTEM, "bench: %s", strerror(errno));
-		o.results = f;
-		t0 = now_s();
-		rc = run_master(bus, &ts, &o, &s);
-		/* until the last reply was in (the master's own wind-down is not counted) */
-		secs = s.seconds > 0 ? s.seconds : now_s() - t0;
-		rewind(f);
-		{
-			char *line = NULL;
-			size_t cap = 0;
-
-			while (getline(&line, &cap, f) > 0) {
-				json_t *r = json_loads(line, 0, NULL);
-				const char *st =
-					r ? json_string_value(json_object_get(r, "status")) : NULL;
-				const char *out =
-					r ? json_string_value(json_object_get(r, "output")) : NULL;
-				json_int_t n = r ? json_integer_value(json_object_get(r, "n")) : -1;
-				char want[40];
-
-				snprintf(want, sizeof want, pool ? "task-%lld" : "task-%lld\n",
-					 (long long)n);
-				if (st && !strcmp(st, "ok") && out && !strcmp(out, want))
-					delivered++;
-				json_decref(r);
-			}
-			free(line);
-		}
-		fclose(f);
-	}
-	mst_bus_close(bus);
-	run_tasks_free(&ts);
-	free(src);
-	snprintf(path, sizeof path, "rm -rf '%s'", tmpl);
-	if (system(path) != 0)
-		fprintf(stderr, "muster: bench: could not remove %s\n", tmpl);
-	if (pool)
+	b.self = self;
+	if ((rc = run_bench_coordinate(&b, err, sizeof err)) < 0 && !b.seconds)
+		return fail(rc, "bench: %s", err);
+	if (b.pool)
 		printf("{\"mode\":\"pool\",\"agents\":%d,\"tasks\":%zu,\"seconds\":%.4f,"
 		       "\"delivered\":%zu,\"delivery_pct\":%.3f,\"target_seconds\":0.05,"
 		       "\"floor_seconds\":%.4f,\"ratio\":%.3f,\"floor\":\"%zu request/reply round "
 		       "trips with one agent over pipes, one after the other\",\"status\":%d}\n",
-		       agents, ntasks, secs, delivered, 100.0 * (double)delivered / (double)ntasks,
-		       floor, floor > 0 ? secs / floor : 0, ntasks, rc);
+		       b.agents, b.tasks, b.seconds, b.delivered,
+		       100.0 * (double)b.delivered / (double)b.tasks, b.floor,
+		       b.floor > 0 ? b.seconds / b.floor : 0, b.tasks, b.status);
 	else
 		printf("{\"agents\":%d,\"seconds\":%.4f,\"delivered\":%zu,\"delivery_pct\":%.3f,"
 		       "\"floor_seconds\":%.4f,\"ratio\":%.3f,\"target_ratio\":1.25,\"floor\":\"%d "
-		       "bare spawns of %s (vfork and exec), %d at once\","
+		       "bare spawns of /bin/echo (vfork and exec), %d at once\","
 		       "\"posix_spawn_floor_seconds\":%.4f,\"posix_spawn_ratio\":%.3f,\"status\":%"
 		       "d}\n",
-		       agents, secs, delivered, 100.0 * (double)delivered / agents, floor,
-		       floor > 0 ? secs / floor : 0, agents, cmd[0], agents, pfloor,
-		       pfloor > 0 ? secs / pfloor : 0, rc);
-	return rc < 0 ? exitcode(rc) : delivered == ntasks ? EXIT_OK : EXIT_EMPTY;
+		       b.agents, b.seconds, b.delivered, 100.0 * (double)b.delivered / b.agents,
+		       b.floor, b.floor > 0 ? b.seconds / b.floor : 0, b.agents, b.agents, b.pfloor,
+		       b.pfloor > 0 ? b.seconds / b.pfloor : 0, b.status);
+	if (b.status < 0)
+		return exitcode(b.status);
+	return b.delivered == b.tasks ? EXIT_OK : EXIT_EMPTY;
 }
 
 /* The live processes of run (or of every run, run NULL) as registered, or NULL. */

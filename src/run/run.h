@@ -33,6 +33,7 @@
 
 #include "muster.h"
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -254,6 +255,36 @@ struct run_opts {
  * bus; every recorded result is printed, then the new ones. */
 int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *o,
 	       struct run_summary *sum);
+/* --- the headline benchmark (bench.c) --- */
+
+struct run_bench {
+	/* in */
+	int agents;	  /* agents to spawn */
+	size_t tasks;	  /* tasks (0: one per agent; pool: 1000) */
+	int pool;	  /* agents already running (pool mode), timed from their first task */
+	const char *dir;  /* the bus directory; NULL: a scratch one, removed at the end */
+	const char *self; /* the muster executable */
+	const char *run;  /* the run's name (NULL: "bench") */
+	/* out */
+	double seconds;	  /* until the last reply was in */
+	double floor;	  /* exec: N bare vfork+exec spawns; pool: N pipe round trips */
+	double pfloor;	  /* exec: N posix_spawns */
+	size_t delivered; /* replies ok and carrying their task's payload */
+	int status;	  /* run_master's */
+	char bus[PATH_MAX];
+};
+
+/* Spawns the agents, gives each its task, counts the replies, beside the floors
+ * measured just before in the same process. 0, or an error (err says what). */
+int run_bench_coordinate(struct run_bench *b, char *err, size_t errsz);
+/* n spawns of prog (par at once), reaped: seconds, or -1. lean: vfork and exec; else
+ * posix_spawn. */
+double run_spawn_floor(const char *prog, int n, int par, int lean);
+/* Removes the tree at dir (no symlinks followed). 0 or -errno. */
+int run_rmtree(const char *dir);
+/* The soft limit of open files raised to the hard one. */
+void run_raise_nofile(void);
+
 /* The coordinator process of a run (started by the master as `muster --bus DIR
  * __coordinator RUN SLOTS CAP FIRST`): runs slots agents, at most cap tasks at once
  * (its share of --max-concurrency; -1: its share of the run's, computed here), until
