@@ -31,11 +31,16 @@ LIB_SRC := $(wildcard src/lib/*.c src/lib/local/*.c)
 # The supervisor (muster run): built on the public API, linked into the CLI; it parses
 # JSON with jansson (Debian libjansson-dev).
 RUN_SRC := $(wildcard src/run/*.c)
+# The validation suite (muster validate): built like the supervisor, linked into the CLI;
+# its charts need libm.
+VALIDATE_SRC := $(wildcard src/validate/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
 RUN_OBJ := $(RUN_SRC:%.c=$(O)/%.o)
-CLI_OBJ := $(CLI_SRC:%.c=$(O)/%.o) $(RUN_OBJ)
+VALIDATE_OBJ := $(VALIDATE_SRC:%.c=$(O)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(O)/%.o) $(RUN_OBJ) $(VALIDATE_OBJ)
 RUN_LIBS := -ljansson
+VALIDATE_LIBS := -lm
 LIB := $(O)/libmuster.a
 BIN := $(O)/muster
 
@@ -56,7 +61,8 @@ BENCH_BIN := $(BENCH_SRC:%.c=$(O)/%)
 .PHONY: all check unit tcheck fuzz fuzz-replay bench lint install clean
 all: $(BIN) $(LIB)
 
-$(O)/%.o: %.c $(wildcard include/*.h src/lib/*.h src/lib/local/*.h src/cli/*.h src/run/*.h)
+$(O)/%.o: %.c $(wildcard include/*.h src/lib/*.h src/lib/local/*.h src/cli/*.h src/run/*.h \
+	  src/validate/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -65,12 +71,13 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BIN): $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(RUN_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(RUN_LIBS) $(VALIDATE_LIBS) $(LDLIBS)
 
-$(UNIT_BIN): $(UNIT_SRC) $(LIB) $(RUN_OBJ) tests/unit/unit.h
+$(UNIT_BIN): $(UNIT_SRC) $(LIB) $(RUN_OBJ) $(VALIDATE_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc/lib -Isrc/run $(LDFLAGS) -o $@ $(UNIT_SRC) $(RUN_OBJ) $(LIB) \
-	  $$(pkg-config --cflags --libs check) $(RUN_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Isrc/lib -Isrc/run -Isrc/validate $(LDFLAGS) -o $@ $(UNIT_SRC) \
+	  $(RUN_OBJ) $(VALIDATE_OBJ) $(LIB) \
+	  $$(pkg-config --cflags --libs check) $(RUN_LIBS) $(VALIDATE_LIBS) $(LDLIBS)
 
 $(O)/tests/helpers/%: tests/helpers/%.c tests/helpers/helpers.h $(LIB)
 	@mkdir -p $(dir $@)
@@ -112,9 +119,10 @@ fuzz: $(FUZZ_SRC)
 	    -o $(O)/fuzz/$$n $$f $$x $(LIB_SRC) -ljansson -llmdb -lpthread || exit 1; done
 
 lint:
-	clang-format --dry-run --Werror $(LIB_SRC) $(RUN_SRC) $(CLI_SRC) include/muster.h
+	clang-format --dry-run --Werror $(LIB_SRC) $(RUN_SRC) $(VALIDATE_SRC) $(CLI_SRC) \
+	  include/muster.h src/validate/validate.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-	  --suppress=missingIncludeSystem -Iinclude $(LIB_SRC) $(RUN_SRC) $(CLI_SRC)
+	  --suppress=missingIncludeSystem -Iinclude $(LIB_SRC) $(RUN_SRC) $(VALIDATE_SRC) $(CLI_SRC)
 	shellcheck -x tests/*.sh tests/t/*.sh bench/*.sh .ci/run scripts/*.sh
 
 install: all

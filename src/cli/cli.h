@@ -88,5 +88,6 @@ int cmd_pool_echo(struct cli *, int, char **);
 int cmd_pause(struct cli *, int, char **);
 int cmd_bench(struct cli *, int, char **);
 int cmd_coordinator(struct cli *, int, char **);
+int cmd_validate(struct cli *, int, char **);
 
 #endif

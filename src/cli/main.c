@@ -51,6 +51,10 @@ static const struct {
 	{"pause", cmd_pause, "pause RUN|AGENT"},
 	{"resume", cmd_pause, "resume RUN|AGENT"},
 	{"bench", cmd_bench, "bench coordinate --agents N [--pool [--tasks T]]"},
+	{"validate", cmd_validate,
+	 "validate env|soak|optimize [--matrix] [--report DIR] [--agents N] [--duration D] "
+	 "[--interval I] "
+	 "[--compress]"},
 };
 
 static int usage(FILE *f, int code)

@@ -213,7 +213,8 @@ int run_bench_coordinate(struct run_bench *b, char *err, size_t errsz)
 		}
 		dir = tmpl;
 	}
-	snprintf(b->bus, sizeof b->bus, "%s", dir);
+	if (dir != b->bus)
+		snprintf(b->bus, sizeof b->bus, "%s", dir);
 	run_raise_nofile();
 	rc = -ENOMEM;
 	if (!(src = malloc(b->tasks * 24 + 1))) {
@@ -230,9 +231,11 @@ int run_bench_coordinate(struct run_bench *b, char *err, size_t errsz)
 	}
 	if ((rc = run_tasks_check(&ts, err, errsz)) < 0)
 		goto out;
-	b->floor = b->pool ? pipe_floor(b->self, b->tasks)
-			   : run_spawn_floor(cmd[0], b->agents, b->agents, 1);
-	b->pfloor = b->pool ? 0 : run_spawn_floor(cmd[0], b->agents, b->agents, 0);
+	if (!b->no_floor) {
+		b->floor = b->pool ? pipe_floor(b->self, b->tasks)
+				   : run_spawn_floor(cmd[0], b->agents, b->agents, 1);
+		b->pfloor = b->pool ? 0 : run_spawn_floor(cmd[0], b->agents, b->agents, 0);
+	}
 	if ((rc = mst_bus_open(&bus, dir, NULL)) < 0) {
 		snprintf(err, errsz, "cannot open a bus in %s: %s", dir, mst_strerror(rc));
 		goto out;

@@ -265,6 +265,7 @@ struct run_bench {
 	const char *dir;  /* the bus directory; NULL: a scratch one, removed at the end */
 	const char *self; /* the muster executable */
 	const char *run;  /* the run's name (NULL: "bench") */
+	int no_floor;	  /* the floors are not measured (0 in floor, pfloor) */
 	/* out */
 	double seconds;	  /* until the last reply was in */
 	double floor;	  /* exec: N bare vfork+exec spawns; pool: N pipe round trips */

@@ -62,5 +62,7 @@ Suite *suite_bus(void);
 Suite *suite_tasks(void);
 Suite *suite_pool(void);
 Suite *suite_proc(void);
+Suite *suite_svg(void);
+Suite *suite_validate(void);
 
 #endif

@@ -1,0 +1,237 @@
+/*
+ * optimize.c - muster validate optimize: the seed's optimization prototypes (MVP 5)
+ * measured as muster does them, each against the naive way in the same run:
+ *   pooling         1,000 tasks on 100 pooled agents (running already) against an
+ *                   agent spawned per task (100 at once), every reply in
+ *   batching        1,000 messages sent in one call against one call each
+ *   parallel spawn  700 agents spawned by muster at once, every reply in, against a
+ *                   sequential spawn-and-wait-for-exit of the same program (the only
+ *                   baseline parallel spawning can beat: spawning is CPU work)
+ *   sharding        several stores chosen by queue name against one, 500 writers
+ * The seed's lines are 2x, 3x, 5x and 2x; muster's targets 10x, 20x, 5x and 4x.
+ */
+#define _GNU_SOURCE
+#include "validate.h"
+
+#include "../run/run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH_N 1000
+#define BATCH_ROUNDS 5
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n)
+{
+	qsort(v, n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Takes everything off queue q and acks it, so that each round starts empty. */
+static int drain(mst_bus *bus, const char *q)
+{
+	mst_msg m[256];
+	uint64_t ids[256];
+	size_t n, i;
+	int rc;
+
+	for (;;) {
+		rc = mst_recv(bus, q, NULL, m, 256, &n);
+		if (rc == MST_EEMPTY)
+			return 0;
+		if (rc < 0)
+			return rc;
+		for (i = 0; i < n; i++) {
+			ids[i] = m[i].id;
+			mst_msg_free(&m[i]);
+		}
+		if ((rc = mst_settle_batch(bus, MST_SETTLE_ACK, ids, n, 0, NULL)) < 0)
+			return rc;
+	}
+}
+
+/* Seconds for BATCH_N sends of 100 bytes, one call each (single) or one call. */
+static int batching(struct vctx *v, double *single, double *batched, char *err, size_t errsz)
+{
+	char url[64], payload[100];
+	double s[BATCH_ROUNDS], b[BATCH_ROUNDS], t0;
+	mst_buf *bufs = calloc(BATCH_N, sizeof *bufs);
+	mst_bus *bus = NULL;
+	int r, i, rc = 0;
+
+	if (!bufs)
+		return -ENOMEM;
+	memset(payload, 'x', sizeof payload);
+	for (i = 0; i < BATCH_N; i++) {
+		bufs[i].data = payload;
+		bufs[i].len = sizeof payload;
+	}
+	snprintf(url, sizeof url, "local:validate-opt-%d", (int)getpid());
+	if ((rc = mst_bus_open(&bus, url, NULL)) < 0) {
+		snprintf(err, errsz, "cannot open a bus: %s", mst_strerror(rc));
+		free(bufs);
+		return rc;
+	}
+	for (r = 0; r < BATCH_ROUNDS && rc == 0; r++) {
+		t0 = now_s();
+		for (i = 0; i < BATCH_N && rc == 0; i++)
+			rc = mst_send(bus, "validate.batching", payload, sizeof payload, NULL,
+				      NULL);
+		s[r] = now_s() - t0;
+		if (rc == 0)
+			rc = drain(bus, "validate.batching");
+		t0 = now_s();
+		if (rc == 0)
+			rc = mst_send_batch(bus, "validate.batching", bufs, BATCH_N, NULL, NULL);
+		b[r] = now_s() - t0;
+		if (rc == 0)
+			rc = drain(bus, "validate.batching");
+	}
+	if (rc < 0)
+		snprintf(err, errsz, "sending: %s", mst_strerror(rc));
+	else {
+		*single = median(s, BATCH_ROUNDS);
+		*batched = median(b, BATCH_ROUNDS);
+	}
+	run_rmtree(mst_bus_path(bus));
+	mst_bus_close(bus);
+	free(bufs);
+	(void)v;
+	return rc;
+}
+
+/* A fresh bus at a default location for one measurement of run_bench_coordinate. */
+static int bench_on_fresh_bus(struct vctx *v, const char *tag, struct run_bench *b, char *err,
+			      size_t errsz)
+{
+	char url[96];
+	mst_bus *bus;
+	int rc;
+
+	snprintf(url, sizeof url, "local:validate-%s-%d", tag, (int)getpid());
+	if ((rc = mst_bus_open(&bus, url, NULL)) < 0) {
+		snprintf(err, errsz, "cannot open a bus: %s", mst_strerror(rc));
+		return rc;
+	}
+	snprintf(b->bus, sizeof b->bus, "%s", mst_bus_path(bus));
+	mst_bus_close(bus);
+	b->dir = b->bus;
+	b->self = v->self;
+	b->run = tag;
+	rc = run_bench_coordinate(b, err, errsz);
+	run_rmtree(b->bus);
+	return rc;
+}
+
+int validate_optimize(struct vctx *v)
+{
+	static const char *const labels[4] = {"pooling", "batching", "parallel spawn", "sharding"};
+	double ratio[4] = {NAN, NAN, NAN, NAN}, seed[4] = {2, 3, 5, 2}, target[4] = {10, 20, 5, 4};
+	struct run_bench exec = {0}, pool = {0}, par = {0};
+	char err[512], note[1024];
+	double single = NAN, batched = NAN, seq;
+	int agents = v->agents > 0 ? v->agents : 100, spawn_n = v->quick ? 300 : 700, rc = 0;
+	size_t tasks = v->quick ? 500 : 1000;
+
+	/* pooling */
+	vlog(v, "optimize: %zu tasks, an agent spawned per task (%d at once)", tasks, agents);
+	exec.agents = agents;
+	exec.tasks = tasks;
+	rc = bench_on_fresh_bus(v, "opt-exec", &exec, err, sizeof err);
+	if (rc == 0) {
+		vlog(v, "optimize: %zu tasks on %d pooled agents", tasks, agents);
+		pool.agents = agents;
+		pool.tasks = tasks;
+		pool.pool = 1;
+		rc = bench_on_fresh_bus(v, "opt-pool", &pool, err, sizeof err);
+	}
+	if (rc == 0 && exec.delivered == tasks && pool.delivered == tasks && pool.seconds > 0) {
+		ratio[0] = exec.seconds / pool.seconds;
+		snprintf(note, sizeof note,
+			 "spawn per task %.3f s, pooled %.3f s (every reply in, %d agents)",
+			 exec.seconds, pool.seconds, agents);
+	} else {
+		snprintf(note, sizeof note, "%s (delivered %zu and %zu of %zu)",
+			 rc < 0 ? err : "not every reply came in", exec.delivered, pool.delivered,
+			 tasks);
+	}
+	vreport_add(v->r, "optimize", "pooling", "pooling vs an agent spawned per task", ratio[0],
+		    "x", (struct vline){VCMP_GE, seed[0]}, (struct vline){VCMP_GE, target[0]},
+		    note);
+
+	/* batching */
+	vlog(v, "optimize: %d messages, one send each and one batch", BATCH_N);
+	rc = batching(v, &single, &batched, err, sizeof err);
+	if (rc == 0 && batched > 0) {
+		ratio[1] = single / batched;
+		snprintf(note, sizeof note,
+			 "%d sends of 100 B: one call each %.2f ms, one batch %.2f ms (medians of "
+			 "%d)",
+			 BATCH_N, single * 1e3, batched * 1e3, BATCH_ROUNDS);
+	} else {
+		snprintf(note, sizeof note, "%s", err);
+	}
+	vreport_add(v->r, "optimize", "batching", "batched vs single send", ratio[1], "x",
+		    (struct vline){VCMP_GE, seed[1]}, (struct vline){VCMP_GE, target[1]}, note);
+
+	/* parallel spawn */
+	vlog(v, "optimize: %d agents spawned one after the other, then by muster", spawn_n);
+	seq = run_spawn_floor("/bin/echo", spawn_n, 1, 0);
+	par.agents = spawn_n;
+	rc = bench_on_fresh_bus(v, "opt-spawn", &par, err, sizeof err);
+	if (rc == 0 && seq > 0 && par.delivered == (size_t)spawn_n && par.seconds > 0) {
+		ratio[2] = seq / par.seconds;
+		snprintf(note, sizeof note,
+			 "baseline: %d posix_spawns of /bin/echo, each waited for before the next, "
+			 "%.3f s; muster run, %d agents at once, every reply in, %.3f s",
+			 spawn_n, seq, spawn_n, par.seconds);
+	} else {
+		snprintf(note, sizeof note, "%s", rc < 0 ? err : "not every reply came in");
+	}
+	vreport_add(v->r, "optimize", "parallel_spawn", "parallel vs sequential spawn-and-wait",
+		    ratio[2], "x", (struct vline){VCMP_GE, seed[2]},
+		    (struct vline){VCMP_GE, target[2]}, note);
+
+	/* sharding */
+	vreport_add(v->r, "optimize", "sharding", "sharded vs single store (500 writers)", ratio[3],
+		    "x", (struct vline){VCMP_GE, seed[3]}, (struct vline){VCMP_GE, target[3]},
+		    "not measured: the local backend has one store per bus (no sharding yet)");
+	{
+		double seeds[4], targets[4];
+		struct vseries s[3] = {{"measured", NULL, ratio, 4},
+				       {"seed's line", NULL, seeds, 4},
+				       {"muster's target", NULL, targets, 4}};
+		struct vchart c = {.kind = VCHART_BAR,
+				   .title = "Optimizations: speed-up against the naive way",
+				   .ylabel = "speed-up (x)",
+				   .series = s,
+				   .nseries = 3,
+				   .labels = labels,
+				   .nlabels = 4};
+
+		memcpy(seeds, seed, sizeof seeds);
+		memcpy(targets, target, sizeof targets);
+		vreport_chart(v->r, "optimize.svg", &c);
+	}
+	return 0;
+}
