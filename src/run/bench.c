@@ -36,21 +36,20 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static pid_t lean_spawn(const char *prog, char **argv, int out)
+static pid_t lean_spawn(char *const argv[], int out)
 {
 	pid_t pid = vfork();
 
 	if (pid == 0) {
 		dup2(out, 1);
-		execve(prog, argv, environ);
+		execve(argv[0], argv, environ);
 		_exit(127);
 	}
 	return pid;
 }
 
-double run_spawn_floor(const char *prog, int n, int par, int lean)
+double run_spawn_floor(char *const argv[], int n, int par, int lean)
 {
-	char *argv[] = {(char *)prog, "floor", NULL};
 	posix_spawn_file_actions_t fa;
 	double t0;
 	int live = 0, i = 0, st, null = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -64,8 +63,8 @@ double run_spawn_floor(const char *prog, int n, int par, int lean)
 	while (i < n || live > 0) {
 		while (i < n && live < par) {
 			if (lean) {
-				pid = lean_spawn(prog, argv, null);
-			} else if (posix_spawn(&pid, prog, &fa, NULL, argv, environ) != 0) {
+				pid = lean_spawn(argv, null);
+			} else if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
 				pid = -1;
 			}
 			if (pid < 0) {
@@ -187,7 +186,8 @@ static size_t count_delivered(FILE *f, int pool)
 int run_bench_coordinate(struct run_bench *b, char *err, size_t errsz)
 {
 	char tmpl[] = "/dev/shm/muster-bench-XXXXXX", rpath[PATH_MAX + 32];
-	char *cmd[] = {"/bin/echo", "{}", NULL};
+	char *echo[] = {"/bin/echo", "{}", NULL}, *floor_argv[] = {"/bin/echo", "floor", NULL};
+	char **cmd = b->cmd ? b->cmd : echo;
 	char *pool_cmd[] = {(char *)b->self, "__pool-echo", NULL};
 	struct run_opts o = {0};
 	struct run_summary s;
@@ -233,8 +233,8 @@ int run_bench_coordinate(struct run_bench *b, char *err, size_t errsz)
 		goto out;
 	if (!b->no_floor) {
 		b->floor = b->pool ? pipe_floor(b->self, b->tasks)
-				   : run_spawn_floor(cmd[0], b->agents, b->agents, 1);
-		b->pfloor = b->pool ? 0 : run_spawn_floor(cmd[0], b->agents, b->agents, 0);
+				   : run_spawn_floor(floor_argv, b->agents, b->agents, 1);
+		b->pfloor = b->pool ? 0 : run_spawn_floor(floor_argv, b->agents, b->agents, 0);
 	}
 	if ((rc = mst_bus_open(&bus, dir, NULL)) < 0) {
 		snprintf(err, errsz, "cannot open a bus in %s: %s", dir, mst_strerror(rc));

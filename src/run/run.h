@@ -266,6 +266,8 @@ struct run_bench {
 	const char *self; /* the muster executable */
 	const char *run;  /* the run's name (NULL: "bench") */
 	int no_floor;	  /* the floors are not measured (0 in floor, pfloor) */
+	char **cmd;	  /* exec agents (NULL: /bin/echo {}); each must print its payload and a
+			   * newline to count as delivered; the floors still spawn /bin/echo */
 	/* out */
 	double seconds;	  /* until the last reply was in */
 	double floor;	  /* exec: N bare vfork+exec spawns; pool: N pipe round trips */
@@ -278,9 +280,9 @@ struct run_bench {
 /* Spawns the agents, gives each its task, counts the replies, beside the floors
  * measured just before in the same process. 0, or an error (err says what). */
 int run_bench_coordinate(struct run_bench *b, char *err, size_t errsz);
-/* n spawns of prog (par at once), reaped: seconds, or -1. lean: vfork and exec; else
- * posix_spawn. */
-double run_spawn_floor(const char *prog, int n, int par, int lean);
+/* n runs of argv (argv[0] a path; par at once, output to /dev/null), reaped: seconds,
+ * or -1. lean: vfork and exec; else posix_spawn. */
+double run_spawn_floor(char *const argv[], int n, int par, int lean);
 /* Removes the tree at dir (no symlinks followed). 0 or -errno. */
 int run_rmtree(const char *dir);
 /* The soft limit of open files raised to the hard one. */

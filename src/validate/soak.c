@@ -7,7 +7,9 @@
  * runs ten times longer than the first, and counts a hang).
  *
  * Drift is the last quarter of the rounds against the first (after the first round,
- * which warms caches up): memory (largest RSS), descriptors, round time (medians).
+ * which warms caches up): memory (largest private resident memory, RssAnon: the
+ * store's pages that a process has touched are resident too, but they are the bus's,
+ * counted as the store's growth), descriptors, round time (medians).
  * The seed's lines: memory within 10 %, no descriptor growth, time within 20 %, every
  * round >= 90 % delivered, no hang; muster's: 2 %, exactly flat, 5 %, 100 %.
  *
@@ -31,10 +33,11 @@
 #include <unistd.h>
 
 struct proc_mem {
-	double rss_kib, vsz_kib, fds;
+	double rss_kib, vsz_kib, fds; /* rss: private (RssAnon) */
 };
 
-/* RSS and VSZ (KiB) and open descriptors of pid; 0, or -1 when it is gone. */
+/* Private resident memory and VSZ (KiB) and open descriptors of pid; 0, or -1 when it
+ * is gone. */
 static int proc_mem(pid_t pid, struct proc_mem *m)
 {
 	char path[64], line[256];
@@ -47,7 +50,7 @@ static int proc_mem(pid_t pid, struct proc_mem *m)
 	if (!(f = fopen(path, "re")))
 		return -1;
 	while (fgets(line, sizeof line, f)) {
-		sscanf(line, "VmRSS: %lf kB", &m->rss_kib);
+		sscanf(line, "RssAnon: %lf kB", &m->rss_kib);
 		sscanf(line, "VmSize: %lf kB", &m->vsz_kib);
 	}
 	fclose(f);
@@ -315,8 +318,8 @@ int validate_soak(struct vctx *v)
 		if (!isnan(cmem) && (isnan(worst) || cmem > worst))
 			worst = cmem;
 		snprintf(note, sizeof note,
-			 "largest RSS, last quarter against the first: this process (the "
-			 "master) %+.2f %%, coordinators %+.2f %%",
+			 "largest private resident memory, last quarter against the first: "
+			 "this process (the master) %+.2f %%, coordinators %+.2f %%",
 			 mem, cmem);
 		vreport_add(v->r, "soak", "memory_drift", "memory drift", worst, "%",
 			    (struct vline){VCMP_LE, 10}, (struct vline){VCMP_LE, 2}, note);
@@ -338,8 +341,9 @@ int validate_soak(struct vctx *v)
 			    (struct vline){VCMP_NONE, 0}, (struct vline){VCMP_NONE, 0},
 			    fails ? "some rounds failed to run (see the progress lines)" : NULL);
 		vreport_add(v->r, "soak", "hours", "duration", xs[n - 1] / 3600.0, "h",
-			    (struct vline){VCMP_GE, 24}, (struct vline){VCMP_NONE, 0},
-			    v->compress ? "compressed: rounds back to back" : NULL);
+			    (struct vline){VCMP_NONE, 0}, (struct vline){VCMP_NONE, 0},
+			    v->compress ? "rounds back to back (--compress); the seed's soak is 24 h"
+					: "the seed's soak is 24 h");
 		vreport_add(v->r, "soak", "store_growth", "store growth", store[n - 1] - store[0],
 			    "MiB", (struct vline){VCMP_NONE, 0}, (struct vline){VCMP_NONE, 0},
 			    "used pages, last round less the first (each round's results stay in "
@@ -354,8 +358,8 @@ int validate_soak(struct vctx *v)
 		struct vseries st[1] = {{"store used", xs, store, n}};
 		struct vchart c = {.kind = VCHART_LINE, .xlabel = "seconds into the soak"};
 
-		c.title = "Soak: resident memory of muster's processes";
-		c.ylabel = "RSS (KiB)";
+		c.title = "Soak: private resident memory of muster's processes";
+		c.ylabel = "RssAnon (KiB)";
 		c.series = mem;
 		c.nseries = 2;
 		vreport_chart(v->r, "soak-rss.svg", &c);
