@@ -36,16 +36,28 @@ static const struct {
 	{"__cell", validate_cell, O_AGENTS, NULL},
 };
 
-static int usage(void)
+/* the subcommands people use, for an error line: "env, soak or optimize" */
+static const char *sub_names(void)
 {
-	size_t k;
+	static char buf[128];
+	size_t k, n = 0, shown = 0, total = 0;
 
-	fprintf(stderr, "usage:");
 	for (k = 0; k < sizeof subs / sizeof subs[0]; k++)
-		if (subs[k].usage)
-			fprintf(stderr, "%s muster validate %s\n", k ? "      " : "",
-				subs[k].usage);
-	return EXIT_USAGE;
+		total += subs[k].usage != NULL;
+	buf[0] = 0;
+	for (k = 0; k < sizeof subs / sizeof subs[0]; k++) {
+		if (!subs[k].usage)
+			continue;
+		shown++;
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s",
+				      shown == 1       ? ""
+				      : shown == total ? " or "
+						       : ", ",
+				      subs[k].name);
+		if (n >= sizeof buf)
+			break;
+	}
+	return buf;
 }
 
 int cmd_validate(struct cli *cli, int argc, char **argv)
@@ -67,17 +79,14 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 	int c, rc, failed = 0;
 
 	(void)cli;
-	if (argc < 2) {
-		fprintf(stderr, "muster: validate: which measurement?\n");
-		return usage();
-	}
+	if (argc < 2)
+		return die(EXIT_USAGE, "validate: which measurement? %s (see muster(1))",
+			   sub_names());
 	sub = argv[1];
 	for (k = 0; k < sizeof subs / sizeof subs[0] && strcmp(subs[k].name, sub); k++)
 		;
-	if (k == sizeof subs / sizeof subs[0]) {
-		fprintf(stderr, "muster: validate: unknown subcommand '%s'\n", sub);
-		return usage();
-	}
+	if (k == sizeof subs / sizeof subs[0])
+		return die(EXIT_USAGE, "validate: unknown subcommand '%s' (%s)", sub, sub_names());
 	argc--;
 	argv++;
 	optind = 0;
@@ -86,10 +95,18 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 		if (c == ':')
 			return die(EXIT_USAGE, "validate %s: %s needs a value", sub,
 				   argv[optind - 1]);
-		if (c == '?' || !(subs[k].opts & c))
-			return die(EXIT_USAGE,
-				   "validate %s: unknown option '%s' (usage: muster validate %s)",
-				   sub, argv[optind - 1], subs[k].usage);
+		if (c == '?' || !(subs[k].opts & c)) {
+			const char *name = argv[optind - 1];
+			size_t o;
+
+			/* a known option that this subcommand does not take: by its name */
+			for (o = 0; c != '?' && lo[o].name; o++)
+				if (lo[o].val == c)
+					name = lo[o].name;
+			return die(EXIT_USAGE, "validate %s: %s%s is not an option of %s (%s)", sub,
+				   c == '?' ? "" : "--", name, sub,
+				   subs[k].usage ? subs[k].usage : "internal");
+		}
 		switch (c) {
 		case O_REPORT:
 			if (!*optarg)
