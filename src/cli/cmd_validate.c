@@ -18,7 +18,16 @@
 #include <unistd.h>
 
 /* option bits, and which subcommand takes which */
-enum { O_REPORT = 1, O_AGENTS = 2, O_DURATION = 4, O_INTERVAL = 8, O_COMPRESS = 16, O_MATRIX = 32 };
+enum {
+	O_REPORT = 1,
+	O_AGENTS = 2,
+	O_DURATION = 4,
+	O_INTERVAL = 8,
+	O_COMPRESS = 16,
+	O_MATRIX = 32,
+	O_TASKS = 64,
+	O_CMD = 128 /* takes -- CMD ARGS... */
+};
 
 static const struct {
 	const char *name;
@@ -30,8 +39,14 @@ static const struct {
 	 "env [--matrix] [--report DIR] [--agents N]"},
 	{"soak", validate_soak, O_REPORT | O_AGENTS | O_DURATION | O_INTERVAL | O_COMPRESS,
 	 "soak [--duration D] [--interval I] [--compress] [--agents N] [--report DIR]"},
+	{"workload", validate_workload, O_REPORT | O_AGENTS | O_TASKS | O_CMD,
+	 "workload [--agents N] [--tasks T] [--report DIR] [-- CMD [ARGS...]]"},
+	{"chaos", validate_chaos, O_REPORT | O_AGENTS | O_TASKS,
+	 "chaos [--tasks T] [--agents N] [--report DIR]"},
 	{"optimize", validate_optimize, O_REPORT | O_AGENTS,
 	 "optimize [--report DIR] [--agents N]"},
+	{"all", validate_all, O_REPORT | O_DURATION,
+	 "all [--duration D] [--report DIR]  (D: the soak's, default 2m)"},
 	/* inside an env --matrix cell: one JSON line (not for people) */
 	{"__cell", validate_cell, O_AGENTS, NULL},
 };
@@ -68,6 +83,7 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 					   {"interval", required_argument, 0, O_INTERVAL},
 					   {"compress", no_argument, 0, O_COMPRESS},
 					   {"matrix", no_argument, 0, O_MATRIX},
+					   {"tasks", required_argument, 0, O_TASKS},
 					   {0, 0, 0, 0}};
 	struct vctx v = {0};
 	const char *sub, *report = NULL;
@@ -141,9 +157,18 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 		case O_MATRIX:
 			v.matrix = 1;
 			break;
+		case O_TASKS:
+			if (parse_u64(optarg, &n) < 0 || n < 1 || n > 100000)
+				return die(EXIT_USAGE,
+					   "validate %s: --tasks must be 1 to 100000, not '%s'",
+					   sub, optarg);
+			v.tasks = (int)n;
+			break;
 		}
 	}
-	if (optind != argc)
+	if (optind < argc && (subs[k].opts & O_CMD) && !strcmp(argv[optind - 1], "--"))
+		v.cmd = argv + optind; /* the command of workload */
+	else if (optind != argc)
 		return die(EXIT_USAGE, "validate %s: unexpected '%s' (usage: muster validate %s)",
 			   sub, argv[optind], subs[k].usage);
 	if (v.duration_ms && v.interval_ms && v.interval_ms > v.duration_ms)

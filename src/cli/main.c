@@ -52,9 +52,8 @@ static const struct {
 	{"resume", cmd_pause, "resume RUN|AGENT"},
 	{"bench", cmd_bench, "bench coordinate --agents N [--pool [--tasks T]]"},
 	{"validate", cmd_validate,
-	 "validate env|soak|optimize [--matrix] [--report DIR] [--agents N] [--duration D] "
-	 "[--interval I] "
-	 "[--compress]"},
+	 "validate env|soak|workload|chaos|optimize|all [--matrix] [--report DIR] [--agents N] "
+	 "[--tasks T] [--duration D] [--interval I] [--compress] [-- CMD [ARGS...]]"},
 };
 
 static int usage(FILE *f, int code)

@@ -1237,10 +1237,11 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 	char lockname[MST_NAME_MAX + 1];
 	struct epoll_event evs[64], ev;
 	mst_lock *lock = NULL;
-	sigset_t sigs;
+	sigset_t sigs, old_mask;
 	pthread_t th;
 	size_t i;
 	int sfd = -1, rc = 0, started = 0, follower = 0, n, k, slots_left, takeover;
+	int masked = 0, was_subreaper = 0;
 	int64_t t_end;
 
 	takeover = o->standby || o->resume;
@@ -1374,7 +1375,9 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* both given back at the end, for callers that go on (muster validate) */
+	masked = pthread_sigmask(SIG_BLOCK, &sigs, &old_mask) == 0;
+	prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	m.ep = epoll_create1(EPOLL_CLOEXEC);
@@ -1661,5 +1664,9 @@ out:
 	json_decref(m.meta);
 	run_tasks_free(&m.own);
 	mst_lock_release(lock);
+	if (masked) {
+		prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
+		pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	}
 	return rc;
 }

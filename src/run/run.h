@@ -250,7 +250,10 @@ struct run_opts {
 
 /* Runs the tasks ts to the end as run o->run: 0 when every task succeeded, 1 when
  * some failed or the run was stopped before its end, 128 + a signal that interrupted
- * it, or a muster error (a line on stderr says what). sum may be NULL. With
+ * it, or a muster error (a line on stderr says what). sum may be NULL. While it runs,
+ * the calling thread blocks SIGCHLD, SIGINT, SIGTERM and SIGHUP (read through a
+ * signalfd), the process is a subreaper, and any child of the process that ends is
+ * reaped by it; the mask and the subreaper flag are given back at the end. With
  * o->standby or o->resume, ts is not used: the run's tasks and settings come from the
  * bus; every recorded result is printed, then the new ones. */
 int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *o,

@@ -234,8 +234,11 @@ void vreport_table(FILE *f, const struct vreport *r)
 		size_t k;
 		json_t *c;
 
-		fprintf(f, "\ndecision: %s\n",
-			json_string_value(json_object_get(r->decision, "decision")));
+		fprintf(f, "\ndecision: %s%s\n",
+			json_string_value(json_object_get(r->decision, "decision")),
+			json_is_true(json_object_get(r->decision, "provisional"))
+				? " (provisional: the soak was shorter than the seed's 24 h)"
+				: "");
 		json_array_foreach(json_object_get(r->decision, "criteria"), k, c)
 			fprintf(f, "  %-30s %-50s %-14s %s\n",
 				json_string_value(json_object_get(c, "criterion")),
@@ -364,8 +367,11 @@ static int write_md(const struct vreport *r, const char *dir)
 		size_t k;
 		json_t *c;
 
-		fprintf(f, "\n## Decision: %s\n\n",
-			json_string_value(json_object_get(r->decision, "decision")));
+		fprintf(f, "\n## Decision: %s%s\n\n",
+			json_string_value(json_object_get(r->decision, "decision")),
+			json_is_true(json_object_get(r->decision, "provisional"))
+				? " (provisional: the soak was shorter than the seed's 24 h)"
+				: "");
 		fprintf(f, "| criterion | figure | line | verdict | decides |\n"
 			   "|---|---|---|---|---|\n");
 		json_array_foreach(json_object_get(r->decision, "criteria"), k, c)

@@ -161,6 +161,9 @@ struct vctx {
 	int64_t duration_ms, interval_ms; /* soak: --duration, --interval (0: defaults) */
 	int compress;			  /* soak: rounds back to back */
 	int matrix;			  /* env: also in the emulated environments */
+	char **cmd; /* workload: the command after --, NULL-terminated (NULL: the built-in
+		     * work) */
+	int tasks;  /* workload: --tasks (0: the subcommand's default) */
 };
 
 /* A progress line "muster: validate: ..." on v->log. */
@@ -206,6 +209,17 @@ int validate_cell(struct vctx *v);
 /* soak (soak.c): coordination rounds for --duration, watching memory, descriptors,
  * store size, round time and delivery for drift. */
 int validate_soak(struct vctx *v);
+/* all (all.c): every measurement, short unless told, then the decision (r->decision:
+ * {"decision", "criteria", "provisional"}). */
+int validate_all(struct vctx *v);
+/* The decision's inputs, from the figures of a report. */
+void vcriteria_from(const struct vreport *r, struct vcriteria *c);
+/* chaos (chaos.c): faults against a live run, counted per task id, with recovery
+ * times. */
+int validate_chaos(struct vctx *v);
+/* workload (workload.c): real work run directly and under muster, with and without CPU
+ * and memory pressure: the coordination overhead and delivery. */
+int validate_workload(struct vctx *v);
 /* optimize (optimize.c): pooling, batching, parallel spawn, sharding against the naive
  * way. */
 int validate_optimize(struct vctx *v);

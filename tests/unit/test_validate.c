@@ -245,6 +245,53 @@ START_TEST(test_decide)
 }
 END_TEST
 
+/* all's decision reads the figures of the other measurements */
+START_TEST(test_criteria_from_report)
+{
+	struct vreport *r = vreport_new("all");
+	struct vcriteria c;
+	const char *lost = "% lost, duplicated or not ok";
+
+	vreport_fact(r, "env", "environments", json_pack("{s:i, s:i}", "tried", 7, "working", 6));
+	vreport_add(r, "soak", "memory_drift", NULL, 1.5, "%", none, none, NULL);
+	vreport_add(r, "soak", "fd_growth", NULL, 0, "", none, none, NULL);
+	vreport_add(r, "soak", "time_drift", NULL, -3, "%", none, none, NULL);
+	vreport_add(r, "soak", "delivery_min", NULL, 100, "%", none, none, NULL);
+	vreport_add(r, "soak", "hangs", NULL, 0, "", none, none, NULL);
+	vreport_add(r, "soak", "hours", NULL, 0.05, "h", none, none, NULL);
+	vreport_add(r, "workload", "overhead", NULL, 0.8, "%", none, none, NULL);
+	vreport_add(r, "workload", "overhead_cpu", NULL, 4.5, "%", none, none, NULL);
+	vreport_add(r, "workload", "delivery", NULL, 100, "%", none, none, NULL);
+	vreport_add(r, "chaos", "coord1", NULL, 0, lost, none, none, NULL);
+	vreport_add(r, "chaos", "coord1", NULL, 99, "ms", none, none, NULL);
+	vreport_add(r, "chaos", "coord2", NULL, 1.5, lost, none, none, NULL);
+	vreport_add(r, "chaos", "master", NULL, 271, "ms", none, none, NULL);
+	vreport_add(r, "optimize", "pooling", NULL, 20, "x", none, none, NULL);
+	vreport_add(r, "optimize", "batching", NULL, 12, "x", none, none, NULL);
+	vreport_add(r, "optimize", "parallel_spawn", NULL, 23, "x", none, none, NULL);
+	vreport_add(r, "optimize", "sharding", NULL, NAN, "x", none, none, NULL);
+	vcriteria_from(r, &c);
+	ck_assert_int_eq(c.env_cells, 7);
+	ck_assert_int_eq(c.env_ok, 6);
+	ck_assert(c.mem_drift_pct == 1.5 && c.fd_growth == 0 && c.time_drift_pct == -3);
+	ck_assert(c.soak_delivery_pct == 100 && c.soak_hangs == 0 && c.soak_hours == 0.05);
+	ck_assert(c.overhead_pct == 4.5); /* the worst condition */
+	ck_assert(c.recovery_s == 0.271); /* the slowest recovery */
+	ck_assert(c.loss_pct == 1.5);
+	ck_assert(c.opt_ratio[0] == 20 && c.opt_ratio[2] == 23 && isnan(c.opt_ratio[3]));
+	ck_assert_int_eq(vdecide(&c, NULL), VD_GO);
+	vreport_free(r);
+
+	/* nothing measured: nothing can be GO */
+	r = vreport_new("empty");
+	vcriteria_from(r, &c);
+	ck_assert_int_eq(c.env_cells, 0);
+	ck_assert(isnan(c.overhead_pct) && isnan(c.recovery_s));
+	ck_assert_int_eq(vdecide(&c, NULL), VD_ADJUST);
+	vreport_free(r);
+}
+END_TEST
+
 Suite *suite_validate(void)
 {
 	Suite *s = suite_create("validate");
@@ -254,6 +301,7 @@ Suite *suite_validate(void)
 	tcase_add_test(tc, test_report_figures);
 	tcase_add_test(tc, test_report_write);
 	tcase_add_test(tc, test_decide);
+	tcase_add_test(tc, test_criteria_from_report);
 	suite_add_tcase(s, tc);
 	return s;
 }
