@@ -77,8 +77,11 @@ int run_cgroup_make(const char *run, char *path, size_t size)
 	path[0] = 0;
 	if (cgroup2_mount(mnt, sizeof mnt) < 0 || own_cgroup(own, sizeof own) < 0)
 		return -ENOENT;
-	n = snprintf(path, size, "%s%s%smuster-%s", mnt, own,
-		     own[strlen(own) - 1] == '/' ? "" : "/", run);
+	/* named for the run and its master: run names are unique on a bus, not on the
+	 * machine, and two buses' runs of one name must not share a cgroup (the end of one
+	 * would kill the other's agents) */
+	n = snprintf(path, size, "%s%s%smuster-%s.%d", mnt, own,
+		     own[strlen(own) - 1] == '/' ? "" : "/", run, (int)getpid());
 	if (n < 0 || (size_t)n >= size) {
 		path[0] = 0;
 		return -ENAMETOOLONG;
@@ -121,6 +124,23 @@ int run_cgroup_join(const char *path)
 		return 0;
 	snprintf(pid, sizeof pid, "%d", (int)getpid());
 	return cg_write(path, "cgroup.procs", pid);
+}
+
+int run_cgroup_leave(const char *path)
+{
+	char pid[24], own[PATH_MAX], parent[PATH_MAX];
+	size_t pl, ol;
+	char *slash;
+
+	if (!path || !path[0] || own_cgroup(own, sizeof own) < 0 || (ol = strlen(own)) <= 1 ||
+	    (pl = strlen(path)) < ol || strcmp(path + pl - ol, own))
+		return 0; /* not in it */
+	snprintf(parent, sizeof parent, "%s", path);
+	if (!(slash = strrchr(parent, '/')) || slash == parent)
+		return -ENOENT;
+	*slash = 0;
+	snprintf(pid, sizeof pid, "%d", (int)getpid());
+	return cg_write(parent, "cgroup.procs", pid);
 }
 
 pid_t run_cgroup_spawn(const char *path, const char *prog, char *const argv[], char *const envp[])

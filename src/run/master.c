@@ -870,9 +870,9 @@ static json_t *new_meta(struct master *m)
 static void prune_cgroups(struct master *m)
 {
 	char parent[PATH_MAX], path[PATH_MAX + 300], meta[MST_NAME_MAX + 1];
-	char lockname[MST_NAME_MAX + 1];
+	char lockname[MST_NAME_MAX + 1], run[MST_NAME_MAX + 1];
 	struct dirent *e;
-	char *slash;
+	char *slash, *dot;
 	DIR *d;
 
 	snprintf(parent, sizeof parent, "%s", m->cgroup);
@@ -882,18 +882,28 @@ static void prune_cgroups(struct master *m)
 	if (!(d = opendir(parent)))
 		return;
 	while ((e = readdir(d))) {
-		const char *run = e->d_name + 7;
+		const char *cg;
+		json_t *o;
 		mst_kv kv;
+		int ours;
 
-		if (strncmp(e->d_name, "muster-", 7) || !strcmp(run, m->run) ||
-		    run_name(meta, sizeof meta, run, "meta") < 0 ||
+		/* muster-RUN.PID, whose run's description on this bus names it */
+		if (strncmp(e->d_name, "muster-", 7) || !(dot = strrchr(e->d_name, '.')) ||
+		    dot - e->d_name - 7 <= 0 || dot - e->d_name - 7 > MST_NAME_MAX)
+			continue;
+		snprintf(run, sizeof run, "%.*s", (int)(dot - e->d_name - 7), e->d_name + 7);
+		snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
+		if (!strcmp(path, m->cgroup) || run_name(meta, sizeof meta, run, "meta") < 0 ||
 		    run_name(lockname, sizeof lockname, run, "master") < 0 ||
 		    mst_kv_get(m->bus, meta, &kv) < 0) /* not a run of this bus */
 			continue;
+		o = json_loadb(kv.value, kv.len, 0, NULL);
 		mst_kv_free(&kv);
-		if (mst_lock_held(m->bus, lockname) != 0)
+		cg = json_string_value(json_object_get(o, "cgroup"));
+		ours = cg && !strcmp(cg, path);
+		json_decref(o);
+		if (!ours || mst_lock_held(m->bus, lockname) != 0)
 			continue;
-		snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
 		rmdir(path); /* refused (EBUSY) while anything is in it */
 	}
 	closedir(d);
@@ -930,6 +940,7 @@ static int save_tasks(struct master *m)
 static int load_run(struct master *m)
 {
 	char key[MST_NAME_MAX + 1], path[PATH_MAX + 8], err[RUN_ERR];
+	const char *cg;
 	mst_kv kv;
 	FILE *f;
 	int rc;
@@ -954,8 +965,14 @@ static int load_run(struct master *m)
 		      !strcmp(json_string_value(json_object_get(m->meta, "mode")), "bus");
 	m->nco = (int)json_integer_value(json_object_get(m->meta, "coordinators"));
 	m->t0 = json_integer_value(json_object_get(m->meta, "started_ms"));
-	if (json_string_value(json_object_get(m->meta, "cgroup")) &&
-	    run_cgroup_make(m->run, m->cgroup, sizeof m->cgroup) == 0)
+	/* the run's cgroup as its first master made it (its coordinators are in it), or
+	 * a new one when that is gone */
+	cg = json_string_value(json_object_get(m->meta, "cgroup"));
+	if (cg && access(cg, F_OK) == 0 && strlen(cg) < sizeof m->cgroup) {
+		snprintf(m->cgroup, sizeof m->cgroup, "%s", cg);
+		run_cgroup_leave(m->cgroup); /* started by a coordinator: born in it */
+	}
+	else if (cg && run_cgroup_make(m->run, m->cgroup, sizeof m->cgroup) == 0)
 		json_object_set_new(m->meta, "cgroup", json_string(m->cgroup));
 	else
 		json_object_del(m->meta, "cgroup");

@@ -201,8 +201,13 @@ void run_taker_stop(struct run_taker *t);
 
 /* --- the run's cgroup (cgroup.c) ----------------------------------------------------- */
 
-/* Makes the run's cgroup (v2, a child of ours: muster-RUN) and puts its path in path:
- * 0, or a negative errno (no cgroup2 mount, not writable) with path empty. */
+/* Moves the calling process out of cgroup path (to its parent) if it is in it: a
+ * master started by one of the run's coordinators is, and would kill itself with the
+ * run's leftovers. 0 or a negative errno. */
+int run_cgroup_leave(const char *path);
+/* Makes the run's cgroup (v2, a child of ours: muster-RUN.PID, PID ours) and puts its
+ * path in path: 0, or a negative errno (no cgroup2 mount, not writable) with path
+ * empty. */
 int run_cgroup_make(const char *run, char *path, size_t size);
 /* Moves the calling process into the cgroup path (its children are born there), unless
  * it is in it already. */

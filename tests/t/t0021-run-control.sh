@@ -12,7 +12,7 @@
 export T_TIMEOUT
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
-plan 96
+plan 98
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -353,6 +353,19 @@ m results H1 >"$TEST_DIR/h1.res"
 is "$(wc -l <"$TEST_DIR/h1.res")/$(ids_once "$TEST_DIR/h1.res" 200)" "200/" "no standby: results H1 has 200 lines, ids unique"
 wait_for 10 no_procs
 ok $? "no standby: ps --json is [] after the run"
+
+# two buses, one run name, at the same time: each run is on its own (the end of one,
+# which kills what is left in its cgroup, must not touch the other's agents)
+seq 1 6 >"$TEST_DIR/t6"
+spawn "$MUSTER_BIN" --bus "$TEST_DIR/busA" run --run same --agents 6 --tasks "$TEST_DIR/t6" \
+	-- sh -c 'sleep 1.5; echo {}' >"$TEST_DIR/sameA.out" 2>"$TEST_DIR/sameA.err" </dev/null
+same_a=$SPAWN_PID
+wait_for 10 eval '[ "$("$MUSTER_BIN" --bus "$TEST_DIR/busA" ps --json | grep -o "\"worker\"" | wc -l)" -ge 6 ]'
+run "$MUSTER_BIN" --bus "$TEST_DIR/busB" run --run same --agents 2 --tasks "$TEST_DIR/t6" -- echo {}
+is "$rc/$(wc -l <"$OUT_FILE")" "0/6" "same run name on another bus: that run ends on its own"
+reap 20 "$same_a"
+is "$rc/$(ids_once "$TEST_DIR/sameA.out" 6)" "0/" \
+	"same run name on another bus: this run's agents were not killed by the other's end"
 
 # --- 4. --resume after every process of a run was killed ------------------------------
 
