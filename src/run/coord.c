@@ -353,9 +353,7 @@ static void feeder_update(struct coord *c)
 
 /* --- agents ------------------------------------------------------------------------- */
 
-/* argv of the agent: the command with every "{}" in its arguments replaced by the
- * payload (as one argument: never through a shell); t NULL: as it is (pool). */
-static char **agent_argv(char **cmd, const struct run_task *t)
+char **run_agent_argv(char *const cmd[], const char *payload, size_t plen)
 {
 	size_t n = 0, i;
 	char **argv;
@@ -370,17 +368,17 @@ static char **agent_argv(char **cmd, const struct run_task *t)
 		size_t len = 0, k = 0;
 		char *out;
 
-		for (p = s; t && (p = strstr(p, "{}")); p += 2)
+		for (p = s; payload && (p = strstr(p, "{}")); p += 2)
 			k++;
 		if (i == 0 || !k) {
 			argv[i] = strdup(s);
 		} else {
-			len = strlen(s) + k * t->len;
+			len = strlen(s) + k * plen;
 			out = argv[i] = malloc(len + 1);
 			while (out && *s) {
 				if (s[0] == '{' && s[1] == '}') {
-					memcpy(out, t->payload, t->len);
-					out += t->len;
+					memcpy(out, payload, plen);
+					out += plen;
 					s += 2;
 				} else {
 					*out++ = *s++;
@@ -399,7 +397,7 @@ static char **agent_argv(char **cmd, const struct run_task *t)
 	return argv;
 }
 
-static void free_argv(char **argv)
+void run_free_argv(char **argv)
 {
 	size_t i;
 
@@ -476,7 +474,7 @@ struct ksigaction {
 	unsigned long mask;
 };
 
-static int sig_default(int sig)
+int run_sig_default(int sig)
 {
 	struct ksigaction old;
 
@@ -484,21 +482,21 @@ static int sig_default(int sig)
 	       old.handler == SIG_DFL;
 }
 
-static void sig_set_default(int sig)
+void run_sig_set_default(int sig)
 {
 	struct ksigaction dfl = {.handler = SIG_DFL};
 
 	syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
 }
 #else
-static int sig_default(int sig)
+int run_sig_default(int sig)
 {
 	struct sigaction old;
 
 	return sigaction(sig, NULL, &old) != 0 || old.sa_handler == SIG_DFL;
 }
 
-static void sig_set_default(int sig)
+void run_sig_set_default(int sig)
 {
 	signal(sig, SIG_DFL);
 }
@@ -547,7 +545,7 @@ static int spawn_(struct coord *c, char **argv, char **env, const int fds[3], pi
 			if (dup2(fds[i], i) < 0)
 				goto fail;
 		for (i = 0; i < c->nsigs; i++)
-			sig_set_default(c->sigs[i]);
+			run_sig_set_default(c->sigs[i]);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if ((c->mem.rlim_cur && setrlimit(RLIMIT_AS, &c->mem) < 0) ||
 		    (c->cpu.rlim_cur && setrlimit(RLIMIT_CPU, &c->cpu) < 0) ||
@@ -574,7 +572,7 @@ static void find_sigs(struct coord *c)
 
 	c->nsigs = 0;
 	for (sig = 1; sig < NSIG && c->nsigs < (int)(sizeof c->sigs / sizeof c->sigs[0]); sig++)
-		if (sig != SIGKILL && sig != SIGSTOP && !sig_default(sig))
+		if (sig != SIGKILL && sig != SIGSTOP && !run_sig_default(sig))
 			c->sigs[c->nsigs++] = sig;
 }
 
@@ -832,7 +830,7 @@ static void exec_start(struct coord *c, struct agent *a, int i)
 	char **argv = NULL, **env = NULL;
 	int fds[3] = {-1, -1, -1}, k, rc;
 
-	argv = agent_argv(c->cmd, &a->task);
+	argv = run_agent_argv(c->cmd, a->task.payload, a->task.len);
 	arm(c, a);
 	if (c->heartbeat_ms > 0 &&
 	    (run_out_path(hb, sizeof hb, c->rundir, a->idx, a->attempt, "hb") < 0 ||
@@ -894,8 +892,8 @@ out:
 	for (k = 0; k < 3; k++)
 		if (fds[k] >= 0)
 			close(fds[k]);
-	free_argv(argv);
-	free_argv(env);
+	run_free_argv(argv);
+	run_free_argv(env);
 }
 
 /* exec: the agent of a ended (reaped: st). */
@@ -986,7 +984,7 @@ static void pool_spawn(struct coord *c, int i)
 
 	a->gen++;
 	pool_errpath(c, a, i, errpath, sizeof errpath);
-	argv = agent_argv(c->cmd, NULL);
+	argv = run_agent_argv(c->cmd, NULL, 0);
 	env = argv ? agent_env(c, a, i, NULL) : NULL;
 	if (!env) {
 		rc = ENOMEM;
@@ -1044,8 +1042,8 @@ out:
 	close_fd(&out[0]);
 	close_fd(&out[1]);
 	close_fd(&fds[2]);
-	free_argv(argv);
-	free_argv(env);
+	run_free_argv(argv);
+	run_free_argv(env);
 }
 
 /* pool: the agent of slot i is (being) killed, or ended; why says why, for its task. */
@@ -1887,7 +1885,7 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 	}
 	run_proc_unregister(c.bus, run, getpid());
 	mst_bus_close(c.bus);
-	free_argv(c.cmd);
+	run_free_argv(c.cmd);
 	free(c.a);
 	free(c.phead);
 	close(sfd);

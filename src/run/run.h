@@ -263,6 +263,20 @@ struct run_opts {
  * bus; every recorded result is printed, then the new ones. */
 int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *o,
 	       struct run_summary *sum);
+/* --- spawning agents (coord.c) --- */
+
+/* argv of an agent: cmd with every "{}" in its arguments (not argv[0]) replaced by the
+ * plen bytes of payload, as one argument (never through a shell); payload NULL: cmd as
+ * it is. NULL when out of memory; free with run_free_argv. */
+char **run_agent_argv(char *const cmd[], const char *payload, size_t plen);
+void run_free_argv(char **argv);
+/* Signal dispositions through the kernel's own sigaction, which (unlike the C
+ * library's) reaches glibc's signals 32 and 33 too: 1 if sig is at its default (or
+ * cannot be told), and setting it to its default. Safe between vfork or fork and
+ * exec. */
+int run_sig_default(int sig);
+void run_sig_set_default(int sig);
+
 /* --- the headline benchmark (bench.c) --- */
 
 struct run_bench {

@@ -17,6 +17,8 @@
 #define _GNU_SOURCE
 #include "validate.h"
 
+#include "../run/run.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -284,31 +286,6 @@ static int cell_mounts(const struct setup *s, struct report *r)
 	return why(r, EINVAL, "unknown /dev/shm setup", "", "");
 }
 
-#if defined(__x86_64__) || defined(__aarch64__)
-/* The kernel's sigaction: the C library's refuses the signals it keeps (32 and 33),
- * which the caller may have inherited ignored, and exec keeps ignored signals ignored. */
-struct ksigaction {
-	void (*handler)(int);
-	unsigned long flags;
-	void (*restorer)(void);
-	unsigned long mask;
-};
-
-static void sig_set_default(int sig)
-{
-	struct ksigaction dfl = {.handler = SIG_DFL};
-
-	syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
-}
-#else
-static void sig_set_default(int sig)
-{
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-
-	sigaction(sig, &dfl, NULL);
-}
-#endif
-
 static _Noreturn void child(const struct setup *s, const char *cgbase, char *const argv[],
 			    int out_fd, int err_fd, int rfd)
 {
@@ -344,7 +321,7 @@ static _Noreturn void child(const struct setup *s, const char *cgbase, char *con
 	/* every signal is blocked since the fork, so no handler of the caller's runs here */
 	for (sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			sig_set_default(sig);
+			run_sig_set_default(sig); /* the kernel's: 32 and 33 too */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	execv(argv[0], argv);

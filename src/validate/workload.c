@@ -216,51 +216,6 @@ static int on_path(const char *name, char *buf, size_t size)
 	return -1;
 }
 
-static void free_argv(char **a)
-{
-	size_t i;
-
-	for (i = 0; a && a[i]; i++)
-		free(a[i]);
-	free(a);
-}
-
-/* cmd with every {} in its arguments (not in argv[0]) replaced by payload, as muster's
- * coordinator does for an exec agent (agent_argv in coord.c): NULL when out of memory. */
-static char **subst(char *const cmd[], const char *payload)
-{
-	size_t n = 0, i, plen = strlen(payload);
-	char **argv;
-
-	while (cmd[n])
-		n++;
-	if (!(argv = calloc(n + 1, sizeof *argv)))
-		return NULL;
-	for (i = 0; i < n; i++) {
-		const char *s = cmd[i], *p;
-		size_t k = 0;
-		char *o;
-
-		for (p = s; i > 0 && (p = strstr(p, "{}")); p += 2)
-			k++;
-		if (!(o = argv[i] = malloc(strlen(s) + k * plen + 1))) {
-			free_argv(argv);
-			return NULL;
-		}
-		while (*s) {
-			if (k && s[0] == '{' && s[1] == '}') {
-				memcpy(o, payload, plen);
-				o += plen;
-				s += 2;
-			} else {
-				*o++ = *s++;
-			}
-		}
-		*o = 0;
-	}
-	return argv;
-}
-
 /* A task's stderr, its end, on one line for a note (into buf). */
 static void err_tail(const char *path, char *buf, size_t size)
 {
@@ -1055,7 +1010,8 @@ static int make_tasks(struct wl *w, char *err, size_t errsz)
 	w->srclen = 0;
 	for (i = 0; i < w->n; i++) {
 		len = (size_t)snprintf(line, sizeof line, "%zu", i);
-		if (!(w->payload[i] = strdup(line)) || !(w->argv[i] = subst(w->cmd, line))) {
+		if (!(w->payload[i] = strdup(line)) ||
+		    !(w->argv[i] = run_agent_argv(w->cmd, line, strlen(line)))) {
 			snprintf(err, errsz, "out of memory");
 			return -ENOMEM;
 		}
@@ -1537,7 +1493,7 @@ out:
 		vlog(v, "workload: could not remove %s", w.dir);
 	for (size_t i = 0; i < w.n; i++) {
 		if (w.argv)
-			free_argv(w.argv[i]);
+			run_free_argv(w.argv[i]);
 		if (w.payload)
 			free(w.payload[i]);
 		if (w.ref)

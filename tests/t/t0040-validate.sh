@@ -6,7 +6,7 @@
 # shellcheck source-path=SCRIPTDIR
 : "${T_TIMEOUT:=400}"
 . "$(dirname "$0")/lib.sh"
-plan 32
+plan 46
 
 # buses of the measurements go under the test's directory (not for --matrix: its cells
 # must find /dev/shm as a default bus would)
@@ -16,7 +16,7 @@ mkdir -m 700 "$MUSTER_HOME"
 # --- bad usage -----------------------------------------------------------------------
 run "$MUSTER_BIN" validate
 is_error 2 "validate alone: exit 2, one line"
-like "$err" "env, soak or optimize" "validate alone: names the measurements"
+like "$err" "env, soak, workload, chaos, optimize or all" "validate alone: names the measurements"
 run "$MUSTER_BIN" validate nosuch
 is_error 2 "an unknown subcommand: exit 2, one line"
 run "$MUSTER_BIN" validate env --duration 1h
@@ -34,6 +34,14 @@ run "$MUSTER_BIN" validate optimize --matrix
 is_error 2 "optimize --matrix: exit 2"
 run "$MUSTER_BIN" validate optimize extra
 is_error 2 "optimize with an extra argument: exit 2"
+run "$MUSTER_BIN" validate workload extra
+is_error 2 "workload with an argument but no --: exit 2"
+run "$MUSTER_BIN" validate chaos -- /bin/true
+is_error 2 "chaos with a command (only workload takes one): exit 2"
+run "$MUSTER_BIN" validate chaos --tasks 0
+is_error 2 "chaos --tasks 0: exit 2"
+run "$MUSTER_BIN" validate all --agents 5
+is_error 2 "all --agents (not an option of all): exit 2"
 
 # figure FILE SECTION NAME: the value of a figure of report.json ("null": not measured)
 figure()
@@ -93,6 +101,34 @@ done
 is "$(figure "$TEST_DIR/opt/report.json" optimize sharding)" "null" \
 	"optimize: sharding is reported as not measured (null), not made up"
 is "$(svg_ok "$TEST_DIR/opt")" 1 "optimize: its chart is well-formed SVG"
+
+# --- workload --------------------------------------------------------------------------
+run "$MUSTER_BIN" validate workload --tasks 8 --agents 4 --report "$TEST_DIR/wl" \
+	-- /bin/sh -c 'sleep 0.1; echo {}'
+ok "$([ "$rc" -eq 0 ] || [ "$rc" -eq 1 ] && echo 0)" "workload: exit 0 or 1 (exit $rc)"
+for c in none cpu memory; do
+	is "$(figure "$TEST_DIR/wl/report.json" workload "delivery_$c")" "100.0" \
+		"workload: 8 of 8 tasks delivered under muster ($c pressure)"
+done
+is "$(svg_ok "$TEST_DIR/wl")" 1 "workload: its chart is well-formed SVG"
+
+# --- chaos -----------------------------------------------------------------------------
+run "$MUSTER_BIN" validate chaos --tasks 400 --agents 20 --report "$TEST_DIR/chaos"
+ok "$([ "$rc" -eq 0 ] || [ "$rc" -eq 1 ] && echo 0)" "chaos: exit 0 or 1 (exit $rc)"
+is "$(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+loss = [f for f in r["figures"] if f["section"] == "chaos" and f["unit"].startswith("% lost")]
+bad = ["%s %s" % (f["name"], f["value"]) for f in loss if f["value"] not in (0, 0.0, None)]
+print(len(loss), "scenarios, lost or duplicated:", bad)' "$TEST_DIR/chaos/report.json")" \
+	"6 scenarios, lost or duplicated: []" "chaos: every task once and ok in every scenario"
+ok "$(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+rec = [f for f in r["figures"] if f["section"] == "chaos" and f["unit"] == "ms"]
+sys.exit(0 if len(rec) == 3 and all(f["value"] is not None and f["value"] >= 0 for f in rec) else 1)' \
+	"$TEST_DIR/chaos/report.json" && echo 0)" "chaos: recovery measured for one, two coordinators and the master"
+is "$(svg_ok "$TEST_DIR/chaos")" 1 "chaos: its timeline is well-formed SVG"
 
 # --- env --matrix ----------------------------------------------------------------------
 # (the binary as built: the harness's private copy lives under /dev/shm, which most
