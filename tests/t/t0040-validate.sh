@@ -6,7 +6,7 @@
 # shellcheck source-path=SCRIPTDIR
 : "${T_TIMEOUT:=400}"
 . "$(dirname "$0")/lib.sh"
-plan 46
+plan 45
 
 # buses of the measurements go under the test's directory (not for --matrix: its cells
 # must find /dev/shm as a default bus would)
