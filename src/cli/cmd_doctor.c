@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include "../run/run.h"
 #include "../validate/validate.h"
 
 #include <errno.h>
@@ -44,11 +45,12 @@ static void jnum(bool *first, const char *key, long long v)
 int cmd_doctor(struct cli *cli, int argc, char **argv)
 {
 	struct venv e;
+	struct run_features feat;
 	mst_bus_opts opts = {.no_create = 1};
 	mst_stats st;
 	mst_bus *bus = NULL;
 	bool json = false, first = true;
-	int i, bus_rc;
+	int i, bus_rc, feat_rc, k;
 	const char *url = cli->bus_url;
 	const struct venv_fs *bf = &e.bus_fs, *sf = &e.shm_fs;
 	const char *cg, *mem, *pids;
@@ -68,6 +70,7 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
 	bus_rc = mst_bus_open(&bus, url, &opts);
 	if (bus_rc == 0)
 		bus_rc = mst_stats_get(bus, &st);
+	feat_rc = run_features_load(&feat);
 
 	if (json) {
 		putchar('{');
@@ -106,6 +109,20 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
 			printf("{\"exists\":false}");
 		else
 			printf("{\"exists\":true,\"error\":\"%s\"}", mst_strerror(bus_rc));
+		jkv(&first, "features");
+		putchar('{');
+		for (k = 0; feat_rc == 0 && k < RUN_FEATURES; k++) {
+			printf("%s\"%s\":{\"on\":%s,\"source\":", k ? "," : "",
+			       run_feature_name((enum run_feature)k),
+			       feat.on[k] ? "true" : "false");
+			json_str(stdout, feat.source[k], strlen(feat.source[k]));
+			putchar('}');
+		}
+		if (feat_rc < 0) {
+			printf("\"error\":");
+			json_str(stdout, feat.err, strlen(feat.err));
+		}
+		putchar('}');
 		printf("}\n");
 	} else {
 		printf("muster %s\n", MST_VERSION);
@@ -135,6 +152,12 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
 			printf("store           not created yet\n");
 		else
 			printf("store           unusable: %s\n", mst_strerror(bus_rc));
+		if (feat_rc < 0)
+			printf("features        unusable config: %s\n", feat.err);
+		for (k = 0; feat_rc == 0 && k < RUN_FEATURES; k++)
+			printf("%s%s %s (%s)%s", k ? ", " : "features        ",
+			       run_feature_name((enum run_feature)k), feat.on[k] ? "on" : "off",
+			       feat.source[k], k + 1 == RUN_FEATURES ? "\n" : "");
 	}
 	mst_bus_close(bus);
 	return EXIT_OK;

@@ -523,8 +523,12 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		return die(EXIT_SYSTEM, "bench: cannot find the muster executable");
 	self[len] = 0;
 	b.self = self;
-	if ((rc = run_bench_coordinate(&b, err, sizeof err)) < 0 && !b.seconds)
+	if ((rc = run_bench_coordinate(&b, err, sizeof err)) < 0) {
+		/* the run could not be made (the master has said why), or no bus */
+		if (b.status < 0)
+			return exitcode(b.status);
 		return fail(rc, "bench: %s", err);
+	}
 	if (b.pool)
 		printf("{\"mode\":\"pool\",\"agents\":%d,\"tasks\":%zu,\"seconds\":%.4f,"
 		       "\"delivered\":%zu,\"delivery_pct\":%.3f,\"target_seconds\":0.05,"

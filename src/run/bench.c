@@ -190,7 +190,7 @@ int run_bench_coordinate(struct run_bench *b, char *err, size_t errsz)
 	char **cmd = b->cmd ? b->cmd : echo;
 	char *pool_cmd[] = {(char *)b->self, "__pool-echo", NULL};
 	struct run_opts o = {0};
-	struct run_summary s;
+	struct run_summary s = {0};
 	struct run_tasks ts = {0};
 	const char *dir = b->dir;
 	mst_bus *bus = NULL;

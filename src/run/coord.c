@@ -53,7 +53,6 @@
 
 #define OUT_MAX (128 << 10) /* output kept in a result */
 #define ERR_MAX (4 << 10)   /* stderr kept (its end) */
-#define FEED_MAX 64	    /* tasks taken per mst_recv */
 #define ORPHAN_GRACE_MS 10000
 #define ORPHAN_POLL_MS 20
 #define HEIR_DELAY_MS 200 /* for a standby to take a run over before a coordinator's heir */
@@ -111,6 +110,7 @@ struct coord {
 	int64_t tokens_ns;
 	mst_op *w; /* this turn's writes (flush_writes) */
 	size_t nw, wcap;
+	int batching;	  /* feature batching: a turn's writes in one commit (off: each its own) */
 	mst_msg *pending; /* taken from the queue, not started yet (paused, rate) */
 	size_t npending;
 	int ep, paused, stopping, interrupted;
@@ -347,6 +347,8 @@ static void feeder_update(struct coord *c)
 		want = (int)c->tokens;
 	if (c->paused || c->stopping || c->busmode)
 		want = 0;
+	if (!c->batching && want > 1) /* feature batching off: a task per receive */
+		want = 1;
 	want -= (int)c->npending;
 	run_taker_want(&c->f, want > 0 ? want : 0);
 }
@@ -704,6 +706,8 @@ static void finish_task(struct coord *c, struct agent *a, const char *status, in
 		w[1].if_ok += (size_t)(w - c->w);
 		w[2].kind = MST_OP_ACK;
 		w[2].id = a->msg_id;
+		if (!c->batching)
+			flush_writes(c);
 		return;
 	}
 	if (w)
@@ -810,6 +814,8 @@ static void register_worker(struct coord *c, struct agent *a, int slot)
 	}
 	w->len = strlen(w->data);
 	a->registered = 1;
+	if (!c->batching)
+		flush_writes(c);
 }
 
 /* The timeout and heartbeat deadlines of a task starting now. */
@@ -1428,6 +1434,8 @@ static int read_meta(struct coord *c, pid_t *master)
 	c->cpu.rlim_cur = (rlim_t)json_int(lim, "cpu_s");
 	c->cpu.rlim_max = c->cpu.rlim_cur ? c->cpu.rlim_cur + 1 : 0; /* SIGXCPU, then SIGKILL */
 	c->nofile.rlim_cur = c->nofile.rlim_max = (rlim_t)json_int(lim, "nofile");
+	v = json_object_get(json_object_get(o, "features"), "batching");
+	c->batching = !json_is_false(v); /* on unless the run started with it off */
 	json_decref(o);
 	return c->cmd ? 0 : -ENOMEM;
 }

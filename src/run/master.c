@@ -76,6 +76,7 @@ struct master {
 	const struct run_tasks *ts;
 	struct run_tasks own; /* the task list read back from the bus (takeover) */
 	const struct run_opts *o;
+	struct run_features features; /* a fresh run: as loaded at its start */
 	char run[RUN_ID_MAX + 1];
 	char queue[MST_NAME_MAX + 1];
 	char rundir[PATH_MAX];
@@ -862,6 +863,11 @@ static json_t *new_meta(struct master *m)
 	json_object_set_new(lim, "nofile", json_integer((json_int_t)o->nofile));
 	json_object_set_new(j, "limits", lim);
 	json_object_set_new(j, "started_ms", json_integer(m->t0));
+	/* the flags the run started with: its coordinators and later masters use them */
+	json_object_set_new(j, "features",
+			    json_pack("{s:b, s:b, s:b}", "pooling", m->features.on[RUN_POOLING],
+				      "batching", m->features.on[RUN_BATCHING], "parallel_spawn",
+				      m->features.on[RUN_PARALLEL_SPAWN]));
 	return j;
 }
 
@@ -971,8 +977,7 @@ static int load_run(struct master *m)
 	if (cg && access(cg, F_OK) == 0 && strlen(cg) < sizeof m->cgroup) {
 		snprintf(m->cgroup, sizeof m->cgroup, "%s", cg);
 		run_cgroup_leave(m->cgroup); /* started by a coordinator: born in it */
-	}
-	else if (cg && run_cgroup_make(m->run, m->cgroup, sizeof m->cgroup) == 0)
+	} else if (cg && run_cgroup_make(m->run, m->cgroup, sizeof m->cgroup) == 0)
 		json_object_set_new(m->meta, "cgroup", json_string(m->cgroup));
 	else
 		json_object_del(m->meta, "cgroup");
@@ -1349,7 +1354,21 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 		m.agents = o->agents;
 		m.retries = o->retries;
 		m.bus_mode = o->mode && !strcmp(o->mode, "bus");
-		m.nco = o->coordinators > 0 ? o->coordinators : default_coordinators(o->agents);
+		if (run_features_load(&m.features) < 0) {
+			fprintf(stderr, "muster: run %s: %s\n", m.run, m.features.err);
+			rc = MST_EINVAL;
+			goto out;
+		}
+		if (o->mode && !strcmp(o->mode, "pool") && !m.features.on[RUN_POOLING]) {
+			fprintf(stderr,
+				"muster: run %s: --mode pool is turned off (feature pooling: %s)\n",
+				m.run, m.features.source[RUN_POOLING]);
+			rc = MST_EINVAL;
+			goto out;
+		}
+		m.nco = o->coordinators > 0		    ? o->coordinators
+			: m.features.on[RUN_PARALLEL_SPAWN] ? default_coordinators(o->agents)
+							    : 1;
 		if (m.nco > o->agents)
 			m.nco = o->agents;
 		if (m.nco < 1)

@@ -263,6 +263,23 @@ struct run_opts {
  * bus; every recorded result is printed, then the new ones. */
 int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *o,
 	       struct run_summary *sum);
+/* --- feature flags (features.c) --- */
+
+enum run_feature { RUN_POOLING, RUN_BATCHING, RUN_PARALLEL_SPAWN, RUN_FEATURES };
+
+struct run_features {
+	int on[RUN_FEATURES];
+	char source[RUN_FEATURES][320]; /* "default", "FILE:LINE" or "MUSTER_FEATURES" */
+	char file[PATH_MAX];		/* the config file read ("" if none) */
+	char err[640];			/* what is wrong, when loading failed */
+};
+
+/* Reads the flags: every one on, then the config file ($MUSTER_CONFIG, else
+ * ${XDG_CONFIG_HOME:-~/.config}/muster/config, if there is one), then $MUSTER_FEATURES.
+ * 0, or MST_EINVAL with f->err saying which line or word is wrong. */
+int run_features_load(struct run_features *f);
+const char *run_feature_name(enum run_feature f);
+
 /* --- spawning agents (coord.c) --- */
 
 /* argv of an agent: cmd with every "{}" in its arguments (not argv[0]) replaced by the

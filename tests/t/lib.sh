@@ -35,7 +35,10 @@ _t_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MUSTER_BIN=${MUSTER_T_ORIG_BIN:-${MUSTER_BIN:-$_t_root/build/muster}}
 export MUSTER_BIN MUSTER_T_ORIG_BIN=$MUSTER_BIN
 # hermetic: nothing from the caller's environment chooses our bus or its limits
-unset MUSTER_BUS MUSTER_OWNER MUSTER_QUOTA MUSTER_PAYLOAD_MAX MUSTER_HOME
+unset MUSTER_BUS MUSTER_OWNER MUSTER_QUOTA MUSTER_PAYLOAD_MAX MUSTER_HOME MUSTER_CONFIG \
+	MUSTER_FEATURES
+# nor the feature flags of the user's config (t0042 points this at its own)
+export XDG_CONFIG_HOME=/nonexistent/muster-tests
 export LC_ALL=C
 
 _t_n=0
