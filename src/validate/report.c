@@ -206,6 +206,18 @@ static void line_cell(char *buf, size_t size, struct vline l, enum vverdict v)
 	snprintf(buf, size, "%s%s%s", s, v == VV_NA ? "" : ": ", verdict_str(v));
 }
 
+static const char *decision_of(const struct vreport *r)
+{
+	return json_string_value(json_object_get(r->decision, "decision"));
+}
+
+static const char *provisional_of(const struct vreport *r)
+{
+	return json_is_true(json_object_get(r->decision, "provisional"))
+		       ? " (provisional: the soak was shorter than the seed's 24 h)"
+		       : "";
+}
+
 void vreport_table(FILE *f, const struct vreport *r)
 {
 	size_t i, w = 6;
@@ -234,11 +246,7 @@ void vreport_table(FILE *f, const struct vreport *r)
 		size_t k;
 		json_t *c;
 
-		fprintf(f, "\ndecision: %s%s\n",
-			json_string_value(json_object_get(r->decision, "decision")),
-			json_is_true(json_object_get(r->decision, "provisional"))
-				? " (provisional: the soak was shorter than the seed's 24 h)"
-				: "");
+		fprintf(f, "\ndecision: %s%s\n", decision_of(r), provisional_of(r));
 		json_array_foreach(json_object_get(r->decision, "criteria"), k, c)
 			fprintf(f, "  %-30s %-50s %-14s %s\n",
 				json_string_value(json_object_get(c, "criterion")),
@@ -367,11 +375,7 @@ static int write_md(const struct vreport *r, const char *dir)
 		size_t k;
 		json_t *c;
 
-		fprintf(f, "\n## Decision: %s%s\n\n",
-			json_string_value(json_object_get(r->decision, "decision")),
-			json_is_true(json_object_get(r->decision, "provisional"))
-				? " (provisional: the soak was shorter than the seed's 24 h)"
-				: "");
+		fprintf(f, "\n## Decision: %s%s\n\n", decision_of(r), provisional_of(r));
 		fprintf(f, "| criterion | figure | line | verdict | decides |\n"
 			   "|---|---|---|---|---|\n");
 		json_array_foreach(json_object_get(r->decision, "criteria"), k, c)
