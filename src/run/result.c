@@ -240,7 +240,8 @@ int run_results_list(mst_bus *bus, const char *run, mst_kv **out, size_t *n)
 	if ((rc = run_name(prefix, sizeof prefix, run, "res.")) < 0 ||
 	    (rc = mst_kv_list(bus, prefix, out, n)) < 0)
 		return rc;
-	qsort(*out, *n, sizeof **out, by_index);
+	if (*n > 1) /* (qsort wants a list: none is NULL) */
+		qsort(*out, *n, sizeof **out, by_index);
 	return 0;
 }
 
