@@ -74,6 +74,7 @@ struct sampler {
 	pthread_t th;
 	int stop;
 	pid_t self;
+	char comm[40]; /* "(NAME)", our own name as /proc/PID/stat shows it */
 	struct proc_mem peak;
 	int64_t deadline_ns; /* a round past it is stopped (a hang) */
 	int hung;
@@ -118,8 +119,10 @@ static void *sampler_main(void *arg)
 				continue;
 			p = fgets(buf, sizeof buf, f) ? strrchr(buf, ')') : NULL;
 			fclose(f);
+			/* our children with our own name: the round's coordinators (whatever
+			 * the executable is called) */
 			if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1 || ppid != (int)s->self ||
-			    !strstr(buf, "(muster)"))
+			    !strstr(buf, s->comm))
 				continue;
 			if (proc_mem((pid_t)atoi(e->d_name), &m) < 0)
 				continue;
@@ -265,6 +268,12 @@ int validate_soak(struct vctx *v)
 		     json_pack("{s:I, s:I, s:i, s:I, s:b}", "duration_ms", (json_int_t)duration_ms,
 			       "interval_ms", (json_int_t)interval_ms, "agents", agents, "rounds",
 			       (json_int_t)rounds, "compress", v->compress));
+	{
+		char name[32] = "muster";
+
+		venv_slurp("/proc/self/comm", name, sizeof name);
+		snprintf(s.comm, sizeof s.comm, "(%s)", name);
+	}
 	if ((rc = pthread_create(&s.th, NULL, sampler_main, &s))) {
 		rc = -rc;
 		goto out;
