@@ -5,10 +5,10 @@
  * muster-RUN, and starts each coordinator in it (clone3 with CLONE_INTO_CGROUP: moving
  * a process costs a grace period of RCU, 10-20 ms, the first time), so that every agent
  * it spawns is born inside (moving an agent after its spawn would race with its own
- * children). A coordinator that is not inside (no clone3) moves itself in. When the run ends or is stopped, the master kills whatever is still
- * in it (cgroup.kill): an agent that left its process group (setsid, a daemon) is
- * caught too, and no process of the run outlives it. Without a writable cgroup2 mount
- * (containers, cgroup v1 only) runs work the same, with process groups only.
+ * children). A coordinator that is not inside (no clone3) moves itself in. When the run ends or is
+ * stopped, the master kills whatever is still in it (cgroup.kill): an agent that left its process
+ * group (setsid, a daemon) is caught too, and no process of the run outlives it. Without a writable
+ * cgroup2 mount (containers, cgroup v1 only) runs work the same, with process groups only.
  */
 #define _GNU_SOURCE
 #include "run.h"
@@ -25,8 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* The mount point of cgroup2 into buf, 0 or -1. */
-static int cgroup2_mount(char *buf, size_t size)
+int run_cgroup2_mount(char *buf, size_t size)
 {
 	char line[4096];
 	FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -75,7 +74,7 @@ int run_cgroup_make(const char *run, char *path, size_t size)
 	int n;
 
 	path[0] = 0;
-	if (cgroup2_mount(mnt, sizeof mnt) < 0 || own_cgroup(own, sizeof own) < 0)
+	if (run_cgroup2_mount(mnt, sizeof mnt) < 0 || own_cgroup(own, sizeof own) < 0)
 		return -ENOENT;
 	/* named for the run and its master: run names are unique on a bus, not on the
 	 * machine, and two buses' runs of one name must not share a cgroup (the end of one
@@ -145,8 +144,7 @@ int run_cgroup_leave(const char *path)
 
 pid_t run_cgroup_spawn(const char *path, const char *prog, char *const argv[], char *const envp[])
 {
-	struct clone_args ca = {.flags = CLONE_INTO_CGROUP | CLONE_VFORK,
-				.exit_signal = SIGCHLD};
+	struct clone_args ca = {.flags = CLONE_INTO_CGROUP | CLONE_VFORK, .exit_signal = SIGCHLD};
 	long pid;
 	int fd, e;
 

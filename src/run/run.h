@@ -201,6 +201,9 @@ void run_taker_stop(struct run_taker *t);
 
 /* --- the run's cgroup (cgroup.c) ----------------------------------------------------- */
 
+/* The mount point of cgroup2 (/sys/fs/cgroup, or .../unified on a hybrid host) into
+ * buf: 0 or -1. */
+int run_cgroup2_mount(char *buf, size_t size);
 /* Moves the calling process out of cgroup path (to its parent) if it is in it: a
  * master started by one of the run's coordinators is, and would kill itself with the
  * run's leftovers. 0 or a negative errno. */

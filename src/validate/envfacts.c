@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include "validate.h"
 
+#include "../run/run.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -122,26 +124,53 @@ static int hypervisor(void)
 	return yes;
 }
 
+/* path into buf when it can be read; buf as it was otherwise. */
+static void slurp_if(const char *path, char *buf, size_t size)
+{
+	char tmp[64];
+
+	if (size >= sizeof tmp && venv_slurp(path, tmp, sizeof tmp) == 0 && tmp[0])
+		memcpy(buf, tmp, sizeof tmp);
+}
+
+/* The limits of our cgroups: v2 ("0::PATH", under the cgroup2 mount, which a hybrid
+ * host has at /sys/fs/cgroup/unified), and where v2 has no such controller the v1
+ * pids and memory hierarchies. */
 static void cgroup_limits(struct venv *e)
 {
-	char cg[512], path[PATH_MAX + 64], *p;
+	char cg[4096], mnt[PATH_MAX], path[2 * PATH_MAX], *line, *save = NULL;
+	int have_mnt = run_cgroup2_mount(mnt, sizeof mnt) == 0;
 
 	if (venv_slurp("/proc/self/cgroup", cg, sizeof cg) < 0)
 		return;
-	/* the v2 line, "0::PATH" (on a hybrid system, after the v1 lines) */
-	p = strstr(cg, "0::");
-	if (p && (p == cg || p[-1] == '\n')) {
-		char *nl = strchr(p, '\n');
+	for (line = strtok_r(cg, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 
-		if (nl)
-			*nl = 0;
-		snprintf(e->cgroup, sizeof e->cgroup, "%s", p + 3);
-		snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.max", e->cgroup);
-		venv_slurp(path, e->cg_memory_max, sizeof e->cg_memory_max);
-		snprintf(path, sizeof path, "/sys/fs/cgroup%s/pids.max", e->cgroup);
-		venv_slurp(path, e->cg_pids_max, sizeof e->cg_pids_max);
-		snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", e->cgroup);
-		venv_slurp(path, e->cg_cpu_max, sizeof e->cg_cpu_max);
+		if (!c2)
+			continue;
+		if (c1 == line + 1 && line[0] == '0' && c1 + 1 == c2) {
+			snprintf(e->cgroup, sizeof e->cgroup, "%s", c2 + 1);
+			if (!have_mnt)
+				continue;
+			/* a v2 value where there is one (else what v1 said stays) */
+			snprintf(path, sizeof path, "%s%s/memory.max", mnt, c2 + 1);
+			slurp_if(path, e->cg_memory_max, sizeof e->cg_memory_max);
+			snprintf(path, sizeof path, "%s%s/pids.max", mnt, c2 + 1);
+			slurp_if(path, e->cg_pids_max, sizeof e->cg_pids_max);
+			snprintf(path, sizeof path, "%s%s/cpu.max", mnt, c2 + 1);
+			slurp_if(path, e->cg_cpu_max, sizeof e->cg_cpu_max);
+		} else if (strstr(c1 + 1, "pids") && !e->cg_pids_max[0]) {
+			snprintf(path, sizeof path, "/sys/fs/cgroup/pids%.*s/pids.max",
+				 (int)strcspn(c2 + 1, "\n"), c2 + 1);
+			slurp_if(path, e->cg_pids_max, sizeof e->cg_pids_max);
+		} else if (strstr(c1 + 1, "memory") && !e->cg_memory_max[0]) {
+			snprintf(path, sizeof path, "/sys/fs/cgroup/memory%s/memory.limit_in_bytes",
+				 c2 + 1);
+			slurp_if(path, e->cg_memory_max, sizeof e->cg_memory_max);
+			/* v1's "no limit" is a page-rounded LLONG_MAX */
+			if (strtoll(e->cg_memory_max, NULL, 10) >= (1LL << 62))
+				snprintf(e->cg_memory_max, sizeof e->cg_memory_max, "max");
+		}
 	}
 }
 
