@@ -267,6 +267,11 @@ int mst_publish(mst_bus *bus, const char *topic, const void *data, size_t len, u
 int mst_topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts);
 /* (errors: MST_ENAME, MST_EINVAL.) */
 
+/* Deletes topic: its entries and its settings, in one commit; a later publish starts
+ * it again from sequence 1. Subscribers waiting on it are woken. Errors:
+ * MST_ENOTFOUND (no such topic), MST_ENAME. */
+int mst_topic_delete(mst_bus *bus, const char *topic);
+
 #define MST_FROM_EARLIEST 0
 #define MST_FROM_LATEST UINT64_MAX
 

@@ -89,5 +89,6 @@ int cmd_pause(struct cli *, int, char **);
 int cmd_bench(struct cli *, int, char **);
 int cmd_coordinator(struct cli *, int, char **);
 int cmd_validate(struct cli *, int, char **);
+int cmd_forget(struct cli *, int, char **);
 
 #endif

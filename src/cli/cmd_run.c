@@ -369,6 +369,29 @@ int cmd_coordinator(struct cli *cli, int argc, char **argv)
 	return run_coordinator(dir, argv[1], (int)slots, argc == 5 ? (int)cap : -1, first != 0);
 }
 
+/* muster forget RUN: a finished run's results, keys and files go. */
+int cmd_forget(struct cli *cli, int argc, char **argv)
+{
+	mst_bus *bus;
+	int rc, code;
+
+	if (argc != 2 || mst_name_check(argv[1]) < 0 || strchr(argv[1], '.'))
+		return die(EXIT_USAGE, "usage: muster forget RUN");
+	if ((code = cli_open(cli, CLI_EXISTING, &bus)))
+		return code;
+	rc = run_forget(bus, mst_bus_path(bus), argv[1]);
+	mst_bus_close(bus);
+	if (rc == MST_ENOTFOUND)
+		return die(EXIT_NOTFOUND, "forget: no run '%s'", argv[1]);
+	if (rc == MST_EBUSY)
+		return die(EXIT_CONFLICT,
+			   "forget: run '%s' has a live master (muster stop %s first)", argv[1],
+			   argv[1]);
+	if (rc < 0)
+		return fail(rc, "forget: run '%s'", argv[1]);
+	return EXIT_OK;
+}
+
 int cmd_results(struct cli *cli, int argc, char **argv)
 {
 	char meta[MST_NAME_MAX + 1];

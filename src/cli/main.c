@@ -46,6 +46,7 @@ static const struct {
 	 "-- CMD [ARGS...]"},
 	{"run", cmd_run, "run --standby --run NAME | --resume NAME [--results FILE] [--quiet]"},
 	{"results", cmd_results, "results RUN"},
+	{"forget", cmd_forget, "forget RUN"},
 	{"ps", cmd_ps, "ps [--json]"},
 	{"stop", cmd_stop, "stop [--now] [--wait DUR|--no-wait] RUN"},
 	{"pause", cmd_pause, "pause RUN|AGENT"},

@@ -266,6 +266,15 @@ int mst_topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts
 	return bus->be->topic_config(bus, topic, opts);
 }
 
+int mst_topic_delete(mst_bus *bus, const char *topic)
+{
+	if (!bus)
+		return MST_EINVAL;
+	if (mst_name_check(topic) < 0)
+		return MST_ENAME;
+	return bus->be->topic_delete(bus, topic);
+}
+
 int mst_subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms, mst_msg *msgs,
 		  size_t max, size_t *n, uint64_t *next)
 {

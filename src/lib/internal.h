@@ -64,6 +64,7 @@ struct mst__backend {
 	int (*publish)(mst_bus *bus, const char *topic, const void *data, size_t len,
 		       uint64_t *seq);
 	int (*topic_config)(mst_bus *bus, const char *topic, const mst_topic_opts *opts);
+	int (*topic_delete)(mst_bus *bus, const char *topic);
 	int (*subscribe)(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms,
 			 mst_msg *msgs, size_t max, size_t *n, uint64_t *next);
 	int (*kv_get)(mst_bus *bus, const char *key, mst_kv *out);

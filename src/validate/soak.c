@@ -320,6 +320,8 @@ int validate_soak(struct vctx *v)
 		self_fds[n] = me.fds;
 		secs[n] = b.seconds;
 		deliv[n] = 100.0 * (double)b.delivered / agents;
+		/* the round's run is forgotten, as a bus in long use forgets its old runs */
+		run_forget(bus, mst_bus_path(bus), run);
 		store[n] = store_mib(mst_bus_path(bus));
 		if (isnan(min_deliv) || deliv[n] < min_deliv)
 			min_deliv = deliv[n];
@@ -392,8 +394,8 @@ int validate_soak(struct vctx *v)
 				    : "the seed's soak is 24 h");
 		vreport_add(v->r, "soak", "store_growth", "store growth", store[n - 1] - store[0],
 			    "MiB", (struct vline){VCMP_NONE, 0}, (struct vline){VCMP_NONE, 0},
-			    "used pages, last round less the first (each round's results stay in "
-			    "the bus)");
+			    "used pages, last round less the first (each round's run is forgotten "
+			    "after it: muster forget)");
 	}
 	{
 		struct vseries mem[2] = {{"master (this process)", xs, self_rss, n},

@@ -34,6 +34,8 @@ set -u
 _t_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MUSTER_BIN=${MUSTER_T_ORIG_BIN:-${MUSTER_BIN:-$_t_root/build/muster}}
 export MUSTER_BIN MUSTER_T_ORIG_BIN=$MUSTER_BIN
+MUSTER_TEST_BIN=${MUSTER_TEST_BIN:-$_t_root/build/tests/helpers}
+export MUSTER_TEST_BIN
 # hermetic: nothing from the caller's environment chooses our bus or its limits
 unset MUSTER_BUS MUSTER_OWNER MUSTER_QUOTA MUSTER_PAYLOAD_MAX MUSTER_HOME MUSTER_CONFIG \
 	MUSTER_FEATURES

@@ -5,7 +5,7 @@
 # coordinator killed mid-run (every task done once).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
-plan 41
+plan 45
 
 # check_results FILE N: every task 1..N (ids "t1".."tN" or line numbers) appears exactly
 # once with status ok; prints what is wrong
@@ -42,6 +42,14 @@ run m results "$run_id"
 is "$rc/$(wc -l <"$OUT_FILE")" "0/3" "results RUN prints the recorded results"
 run m results no-such-run
 is_error 3 "results of an unknown run: exit 3, one line"
+run m forget "$run_id"
+is "$rc/$(m results "$run_id" 2>/dev/null | wc -l)/$(m kv list "run.$run_id." | wc -l)" "0/0/0" \
+	"forget RUN: exit 0; its results and keys are gone"
+ok "$([ ! -e "$BUS/runs/$run_id" ] && echo 0)" "forget RUN: its files are gone"
+run m forget "$run_id"
+is_error 3 "forget of a run forgotten already: exit 3, one line"
+run m forget bad.name
+is_error 2 "forget of an invalid run name: exit 2"
 
 # payload on stdin, task in the environment
 printf '{"id":"s1","payload":"on stdin"}\n' >"$TEST_DIR/t2"

@@ -12,7 +12,7 @@
 export T_TIMEOUT
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
-plan 98
+plan 99
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -363,6 +363,8 @@ same_a=$SPAWN_PID
 wait_for 10 eval '[ "$("$MUSTER_BIN" --bus "$TEST_DIR/busA" ps --json | grep -o "\"worker\"" | wc -l)" -ge 6 ]'
 run "$MUSTER_BIN" --bus "$TEST_DIR/busB" run --run same --agents 2 --tasks "$TEST_DIR/t6" -- echo {}
 is "$rc/$(wc -l <"$OUT_FILE")" "0/6" "same run name on another bus: that run ends on its own"
+run "$MUSTER_BIN" --bus "$TEST_DIR/busA" forget same
+is_error 5 "forget of a run with a live master: exit 5, one line (nothing forgotten)"
 reap 20 "$same_a"
 is "$rc/$(ids_once "$TEST_DIR/sameA.out" 6)" "0/" \
 	"same run name on another bus: this run's agents were not killed by the other's end"

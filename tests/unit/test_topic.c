@@ -57,6 +57,33 @@ static void publish_seq(mst_bus *bus, const char *topic, uint64_t from, uint64_t
 	}
 }
 
+/* A deleted topic has no entries and no settings; a neighbour whose name starts the
+ * same keeps its own; the next publish starts again at 1. */
+START_TEST(test_topic_delete)
+{
+	mst_bus *bus = unit_bus();
+	mst_topic_opts o = {.max_count = 5};
+	mst_msg m;
+	uint64_t next;
+	size_t n;
+
+	publish_seq(bus, "log", 1, 40);
+	publish_seq(bus, "log2", 1, 3);
+	ck_assert_int_eq(mst_topic_config(bus, "log", &o), 0);
+	ck_assert_int_eq(mst_topic_delete(bus, "log"), 0);
+	ck_assert_int_eq(mst_subscribe(bus, "log", MST_FROM_EARLIEST, 0, &m, 1, &n, &next),
+			 MST_EEMPTY);
+	ck_assert_uint_eq(read_all(bus, "log2", MST_FROM_EARLIEST, 1, &next), 3);
+	ck_assert_int_eq(mst_topic_delete(bus, "log"), MST_ENOTFOUND);
+	ck_assert_int_eq(mst_topic_delete(bus, "never"), MST_ENOTFOUND);
+	ck_assert_int_eq(mst_topic_delete(bus, "bad name"), MST_ENAME);
+	/* a fresh start, with the default retention (not max_count 5) */
+	publish_seq(bus, "log", 1, 8);
+	ck_assert_uint_eq(read_all(bus, "log", MST_FROM_EARLIEST, 1, &next), 8);
+	mst_bus_close(bus);
+}
+END_TEST
+
 START_TEST(test_publish_subscribe)
 {
 	mst_bus *bus = unit_bus();
@@ -111,8 +138,7 @@ START_TEST(test_from_latest)
 	size_t n;
 
 	publish_seq(bus, "l", 1, 3);
-	ck_assert_int_eq(mst_subscribe(bus, "l", MST_FROM_LATEST, 0, &m, 1, &n, &next),
-			 MST_EEMPTY);
+	ck_assert_int_eq(mst_subscribe(bus, "l", MST_FROM_LATEST, 0, &m, 1, &n, &next), MST_EEMPTY);
 	ck_assert_uint_eq(next, 4);
 	publish_seq(bus, "l", 4, 4);
 	ck_assert_uint_eq(read_all(bus, "l", next, 4, &next), 1);
@@ -215,8 +241,7 @@ START_TEST(test_subscribe_wakes_child)
 		unit_write_full(up[1], "r", 1);
 		/* from latest: only what is published from now on */
 		rc = mst_subscribe(b, "w", MST_FROM_LATEST, 5000, m, 4, &n, &next);
-		ok = rc == 0 && n == 1 && m[0].id == 4 && !strcmp(m[0].data, "e4") &&
-		     next == 5;
+		ok = rc == 0 && n == 1 && m[0].id == 4 && !strcmp(m[0].data, "e4") && next == 5;
 		unit_write_full(up[1], &ok, sizeof ok);
 		_exit(ok ? 0 : 1);
 	}
@@ -242,6 +267,7 @@ Suite *suite_topic(void)
 	TCase *tc = tcase_create("topic");
 
 	tcase_add_test(tc, test_publish_subscribe);
+	tcase_add_test(tc, test_topic_delete);
 	tcase_add_test(tc, test_from_latest);
 	tcase_add_test(tc, test_retention_count);
 	tcase_add_test(tc, test_retention_age);

@@ -138,6 +138,7 @@ int local__publish(mst_bus *bus, const char *topic, const void *data, size_t len
 int local__publish_in(struct local_bus *lb, MDB_txn *txn, const char *topic, const void *data,
 		      size_t len, uint64_t *seq);
 int local__topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts);
+int local__topic_delete(mst_bus *bus, const char *topic);
 int local__subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms, mst_msg *msgs,
 		     size_t max, size_t *n, uint64_t *next);
 /* kv.c */

@@ -1064,6 +1064,7 @@ const struct mst__backend local__backend = {
 	.queue_list = local__queue_list,
 	.queue_config = local__queue_config,
 	.publish = local__publish,
+	.topic_delete = local__topic_delete,
 	.topic_config = local__topic_config,
 	.subscribe = local__subscribe,
 	.kv_get = local__kv_get,

@@ -124,6 +124,59 @@ int local__publish(mst_bus *bus, const char *topic, const void *data, size_t len
 	return 0;
 }
 
+int local__topic_delete(mst_bus *bus, const char *topic)
+{
+	struct local_bus *lb = LB(bus);
+	char kb[KEYBUF];
+	size_t plen = strlen(topic) + 1;
+	MDB_val k = {strlen(topic), (void *)topic}, v;
+	MDB_cursor *c;
+	MDB_txn *txn;
+	int rc, r, found = 0;
+
+	if ((rc = local__txn(lb, 0, &txn)) < 0)
+		return rc;
+	r = mdb_del(txn, lb->dbi[DB_TOPICS], &k, NULL);
+	if (r && r != MDB_NOTFOUND) {
+		rc = local__err(r);
+		goto abort;
+	}
+	found = r == 0;
+	if ((r = mdb_cursor_open(txn, lb->dbi[DB_TLOG], &c))) {
+		rc = local__err(r);
+		goto abort;
+	}
+	/* every entry, TOPIC NUL SEQ, from the first (as trim: seek, delete, again) */
+	for (;;) {
+		k.mv_size = local__key(kb, topic, NULL, 0, -1);
+		k.mv_data = kb;
+		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (r || k.mv_size != plen + 8 || memcmp(k.mv_data, topic, plen)) {
+			r = r ? r : MDB_NOTFOUND;
+			break;
+		}
+		found = 1;
+		if ((r = mdb_cursor_del(c, 0)))
+			break;
+	}
+	mdb_cursor_close(c);
+	if (r && r != MDB_NOTFOUND) {
+		rc = local__err(r);
+		goto abort;
+	}
+	if (!found) {
+		rc = MST_ENOTFOUND;
+		goto abort;
+	}
+	if ((rc = local__commit(lb, txn)) < 0)
+		return rc;
+	local__wake(local__slot(lb, WAKE_TOPIC, topic));
+	return 0;
+abort:
+	local__abort(lb, txn);
+	return rc;
+}
+
 int local__topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts)
 {
 	struct local_bus *lb = LB(bus);
