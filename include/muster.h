@@ -245,6 +245,13 @@ int mst_queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts, int
  * The default dead-letter queue is QUEUE.dead; a queue whose name holds ".dead" or is
  * longer than 123 characters sends its dead letters to muster.dead. */
 
+/* Deletes queue: its messages (ready, delayed and leased), its idempotency keys and its
+ * record with its counters and policy. Large queues go a batch of messages per commit,
+ * the record last, so a delete cut short can be done again; stop the queue's senders
+ * first, or what they send meanwhile may stay. A holder of a deleted message gets
+ * MST_ENOTHELD on its ack. Errors: MST_ENOTFOUND (no such queue), MST_ENAME. */
+int mst_queue_delete(mst_bus *bus, const char *queue);
+
 /* Frees memory returned by list functions. NULL is allowed. */
 void mst_free(void *p);
 
@@ -319,6 +326,13 @@ int mst_kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n);
  * change), up to wait_ms. On success *out holds the new state (rev 0 and no value
  * when the key was deleted). Errors: MST_ETIMEOUT, MST_EEMPTY (wait 0). */
 int mst_kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms, mst_kv *out);
+
+/* Forgets every key starting with prefix (not "": at least one character) and the
+ * records of earlier deletions under it, a few hundred per commit: nothing of them is
+ * left, so a bus in long use does not keep the history of what it forgot. A watcher
+ * waiting from an earlier revision on a purged key is not told. *n (may be NULL)
+ * receives how many keys were deleted. Errors: MST_ENAME. */
+int mst_kv_purge(mst_bus *bus, const char *prefix, size_t *n);
 
 /* Frees the value of kv (not kv itself); NULL and repeated calls are safe. */
 void mst_kv_free(mst_kv *kv);

@@ -241,6 +241,15 @@ int mst_queue_config(mst_bus *bus, const char *queue, uint32_t max_attempts, int
 	return bus->be->queue_config(bus, queue, max_attempts, lease_ms, dead_letter);
 }
 
+int mst_queue_delete(mst_bus *bus, const char *queue)
+{
+	if (!bus)
+		return MST_EINVAL;
+	if (mst_name_check(queue) < 0)
+		return MST_ENAME;
+	return bus->be->queue_delete(bus, queue);
+}
+
 void mst_free(void *p)
 {
 	free(p);
@@ -369,6 +378,17 @@ int mst_kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n)
 	if (*prefix && mst_name_check(prefix) < 0)
 		return MST_ENAME;
 	return bus->be->kv_list(bus, prefix, out, n);
+}
+
+int mst_kv_purge(mst_bus *bus, const char *prefix, size_t *n)
+{
+	size_t dummy;
+
+	if (!bus || !prefix)
+		return MST_EINVAL;
+	if (mst_name_check(prefix) < 0)
+		return MST_ENAME;
+	return bus->be->kv_purge(bus, prefix, n ? n : &dummy);
 }
 
 int mst_kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms, mst_kv *out)

@@ -61,6 +61,7 @@ struct mst__backend {
 	int (*queue_list)(mst_bus *bus, const char *only, mst_queue_info **out, size_t *n);
 	int (*queue_config)(mst_bus *bus, const char *queue, uint32_t max_attempts,
 			    int64_t lease_ms, const char *dead_letter);
+	int (*queue_delete)(mst_bus *bus, const char *queue);
 	int (*publish)(mst_bus *bus, const char *topic, const void *data, size_t len,
 		       uint64_t *seq);
 	int (*topic_config)(mst_bus *bus, const char *topic, const mst_topic_opts *opts);
@@ -72,6 +73,7 @@ struct mst__backend {
 		      uint64_t expected, uint64_t *rev);
 	int (*kv_del)(mst_bus *bus, const char *key);
 	int (*kv_list)(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n);
+	int (*kv_purge)(mst_bus *bus, const char *prefix, size_t *n);
 	int (*kv_watch)(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms,
 			mst_kv *out);
 	/* ops[0..n) in one commit (validated; their rc and out zeroed) */

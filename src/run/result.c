@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int run_name(char *buf, size_t size, const char *run, const char *fmt, ...)
@@ -256,56 +257,61 @@ char *run_memdup(const char *s, size_t len)
 	return d;
 }
 
-/* Deletes the keys of prefix, a few hundred per commit. */
-static int del_prefix(mst_bus *bus, const char *prefix)
+/* Deletes the queues whose names start with prefix; *n counts them. */
+static int del_queues(mst_bus *bus, const char *prefix, size_t *n)
 {
-	mst_kv *kv;
-	mst_op *ops;
-	size_t n, i;
+	mst_queue_info *qs;
+	size_t cnt, i, plen = strlen(prefix);
 	int rc;
 
-	if ((rc = mst_kv_list(bus, prefix, &kv, &n)) < 0)
+	if ((rc = mst_queue_list(bus, &qs, &cnt)) < 0)
 		return rc;
-	if (!(ops = calloc(n ? n : 1, sizeof *ops))) {
-		mst_kv_list_free(kv, n);
-		return -ENOMEM;
+	for (i = 0; i < cnt; i++) {
+		if (strncmp(qs[i].name, prefix, plen))
+			continue;
+		rc = mst_queue_delete(bus, qs[i].name);
+		if (rc == 0)
+			(*n)++;
+		else if (rc != MST_ENOTFOUND)
+			break;
+		rc = 0;
 	}
-	for (i = 0; i < n; i++) {
-		ops[i].kind = MST_OP_KV_DEL;
-		ops[i].name = kv[i].key;
-	}
-	for (i = 0, rc = 0; i < n && (rc == 0 || rc == MST_ENOTFOUND); i += 512)
-		rc = mst_write(bus, ops + i, n - i < 512 ? n - i : 512);
-	free(ops);
-	mst_kv_list_free(kv, n);
-	return rc == MST_ENOTFOUND ? 0 : rc; /* (gone meanwhile: as well) */
+	mst_free(qs);
+	return rc;
 }
 
 int run_forget(mst_bus *bus, const char *bus_dir, const char *run)
 {
 	char key[MST_NAME_MAX + 1], dir[PATH_MAX];
-	mst_kv kv;
+	size_t found = 0, n = 0;
+	struct stat st;
 	int rc;
 
 	if ((rc = run_name(key, sizeof key, run, "master")) < 0)
 		return rc;
 	if (mst_lock_held(bus, key) == 1)
 		return MST_EBUSY; /* a live master: stop the run first */
-	if ((rc = run_name(key, sizeof key, run, "meta")) < 0 ||
-	    (rc = mst_kv_get(bus, key, &kv)) < 0)
-		return rc; /* MST_ENOTFOUND: no such run */
-	mst_kv_free(&kv);
-	if ((rc = run_name(key, sizeof key, run, "results")) < 0 ||
-	    ((rc = mst_topic_delete(bus, key)) < 0 && rc != MST_ENOTFOUND))
+	/* every part goes on its own, so that a forget cut short can be done again: the run
+	 * is unknown only when no part of it is left */
+	if ((rc = run_name(key, sizeof key, run, "results")) < 0)
 		return rc;
-	if ((rc = run_proc_key(key, sizeof key, run, 0)) < 0 || (rc = del_prefix(bus, key)) < 0)
+	if ((rc = mst_topic_delete(bus, key)) == 0)
+		found++;
+	else if (rc != MST_ENOTFOUND)
 		return rc;
-	/* the description last: a forget cut short can be done again */
+	if ((rc = run_proc_key(key, sizeof key, run, 0)) < 0 ||
+	    (rc = mst_kv_purge(bus, key, &n)) < 0)
+		return rc;
+	found += n;
 	if (snprintf(key, sizeof key, "run.%s.", run) >= (int)sizeof key)
 		return MST_ENAME;
-	if ((rc = del_prefix(bus, key)) < 0)
+	/* its queues (tasks, replies, dead letters), then its keys */
+	if ((rc = del_queues(bus, key, &found)) < 0 || (rc = mst_kv_purge(bus, key, &n)) < 0)
 		return rc;
-	if (run_dir(dir, sizeof dir, bus_dir, run) == 0)
+	found += n;
+	if ((rc = run_dir(dir, sizeof dir, bus_dir, run)) == 0 && lstat(dir, &st) == 0) {
+		found++;
 		run_rmtree(dir);
-	return 0;
+	}
+	return found ? 0 : MST_ENOTFOUND;
 }

@@ -130,9 +130,11 @@ int run_count_failure(mst_bus *bus, const char *run, size_t idx);
 /* The recorded results of run (run.R.res.N), in task order: *out (free with
  * mst_kv_list_free) receives *n. 0 or a muster error. */
 int run_results_list(mst_bus *bus, const char *run, mst_kv **out, size_t *n);
-/* Forgets a finished run: its results topic, its keys (run.R.*, proc.R.*) and its
- * files (BUS/runs/R). Its empty queues stay, and their idempotency keys expire as any.
- * 0, MST_ENOTFOUND (no such run), MST_EBUSY (it has a live master) or an error. */
+/* Forgets a finished run: its results topic, its queues (run.R.*, with their messages
+ * and idempotency keys), its keys (run.R.*, proc.R.*, and the records of their
+ * deletions) and its files (BUS/runs/R). A forget cut short can be done again.
+ * 0, MST_ENOTFOUND (nothing of run is left), MST_EBUSY (it has a live master) or an
+ * error. */
 int run_forget(mst_bus *bus, const char *bus_dir, const char *run);
 /* A copy of len bytes of s (which may hold NUL), NUL-terminated; NULL: no memory. */
 char *run_memdup(const char *s, size_t len);

@@ -43,8 +43,8 @@ is "$rc/$(wc -l <"$OUT_FILE")" "0/3" "results RUN prints the recorded results"
 run m results no-such-run
 is_error 3 "results of an unknown run: exit 3, one line"
 run m forget "$run_id"
-is "$rc/$(m results "$run_id" 2>/dev/null | wc -l)/$(m kv list "run.$run_id." | wc -l)" "0/0/0" \
-	"forget RUN: exit 0; its results and keys are gone"
+is "$rc/$(m results "$run_id" 2>/dev/null | wc -l)/$(m kv list "run.$run_id." | wc -l)/$(m queues |
+	grep -c "^run\.$run_id\.")" "0/0/0/0" "forget RUN: exit 0; its results, keys and queues are gone"
 ok "$([ ! -e "$BUS/runs/$run_id" ] && echo 0)" "forget RUN: its files are gone"
 run m forget "$run_id"
 is_error 3 "forget of a run forgotten already: exit 3, one line"

@@ -139,6 +139,7 @@ int local__publish_in(struct local_bus *lb, MDB_txn *txn, const char *topic, con
 		      size_t len, uint64_t *seq);
 int local__topic_config(mst_bus *bus, const char *topic, const mst_topic_opts *opts);
 int local__topic_delete(mst_bus *bus, const char *topic);
+int local__queue_delete(mst_bus *bus, const char *queue);
 int local__subscribe(mst_bus *bus, const char *topic, uint64_t from, int64_t wait_ms, mst_msg *msgs,
 		     size_t max, size_t *n, uint64_t *next);
 /* kv.c */
@@ -154,6 +155,7 @@ int local__kv_del_in(struct local_bus *lb, MDB_txn *txn, const char *key, uint64
 /* write.c */
 int local__write(mst_bus *bus, mst_op *ops, size_t n);
 int local__kv_list(mst_bus *bus, const char *prefix, mst_kv **out, size_t *n);
+int local__kv_purge(mst_bus *bus, const char *prefix, size_t *n);
 int local__kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms, mst_kv *out);
 /* lock.c */
 int local__lock_acquire(mst_bus *bus, const char *name, int64_t wait_ms, mst_lock **out);

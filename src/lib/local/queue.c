@@ -1439,3 +1439,137 @@ abort:
 	local__abort(lb, txn);
 	return rc;
 }
+
+#define DELETE_BATCH 1024
+
+/* Removes up to *budget entries of index dbi that belong to queue (key prefix pk, plen
+ * bytes), with their messages; counts them off *count. */
+static int delete_index(struct local_bus *lb, MDB_txn *txn, int dbi, const char *pk, size_t plen,
+			uint64_t *count, size_t *budget)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int r;
+
+	if ((r = mdb_cursor_open(txn, lb->dbi[dbi], &c)))
+		return local__err(r);
+	k.mv_size = plen;
+	k.mv_data = (void *)pk;
+	r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	while (r == 0 && *budget > 0 && k.mv_size >= plen + 8 && !memcmp(k.mv_data, pk, plen)) {
+		MDB_val mk = {8, (char *)k.mv_data + k.mv_size - 8};
+		unsigned char idb[8];
+
+		memcpy(idb, mk.mv_data, 8);
+		mk.mv_data = idb;
+		if ((r = mdb_cursor_del(c, 0)))
+			break;
+		r = mdb_del(txn, lb->dbi[DB_MSGS], &mk, NULL);
+		if (r && r != MDB_NOTFOUND)
+			break;
+		if (*count)
+			(*count)--;
+		(*budget)--;
+		k.mv_size = plen; /* seek again, as trim does */
+		k.mv_data = (void *)pk;
+		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	}
+	mdb_cursor_close(c);
+	return r == MDB_NOTFOUND || r == 0 ? 0 : local__err(r);
+}
+
+/* Removes up to *budget idempotency keys of queue (prefix pk) and their keytime
+ * entries. */
+static int delete_keys(struct local_bus *lb, MDB_txn *txn, const char *pk, size_t plen,
+		       size_t *budget)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int r;
+
+	if ((r = mdb_cursor_open(txn, lb->dbi[DB_KEYS], &c)))
+		return local__err(r);
+	k.mv_size = plen;
+	k.mv_data = (void *)pk;
+	r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	while (r == 0 && *budget > 0 && k.mv_size > plen && !memcmp(k.mv_data, pk, plen)) {
+		unsigned char tk[8 + KEYBUF * 2];
+		MDB_val tkk;
+
+		if (v.mv_size == 16 && k.mv_size <= sizeof tk - 8) {
+			int64_t t;
+
+			memcpy(&t, (char *)v.mv_data + 8, 8);
+			local__put_be64(tk, (uint64_t)t);
+			memcpy(tk + 8, k.mv_data, k.mv_size);
+			tkk.mv_size = 8 + k.mv_size;
+			tkk.mv_data = tk;
+			r = mdb_del(txn, lb->dbi[DB_KEYTIME], &tkk, NULL);
+			if (r && r != MDB_NOTFOUND)
+				break;
+		}
+		if ((r = mdb_cursor_del(c, 0)))
+			break;
+		(*budget)--;
+		k.mv_size = plen; /* seek again, as trim does */
+		k.mv_data = (void *)pk;
+		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	}
+	mdb_cursor_close(c);
+	return r == MDB_NOTFOUND || r == 0 ? 0 : local__err(r);
+}
+
+/* Deletes queue a batch per commit (its messages from each index, its idempotency
+ * keys), the record last, so that a delete cut short can be done again. */
+int local__queue_delete(mst_bus *bus, const char *queue)
+{
+	struct local_bus *lb = LB(bus);
+	struct wake_slot *s = local__slot(lb, WAKE_QUEUE, queue);
+	char pk[KEYBUF];
+	size_t plen = local__key(pk, queue, NULL, 0, -1);
+	int any = 0;
+
+	for (;;) {
+		size_t budget = DELETE_BATCH;
+		struct qrec q;
+		MDB_txn *txn;
+		int exists, rc;
+
+		if ((rc = local__txn(lb, 0, &txn)) < 0)
+			return rc;
+		if ((rc = q_get(lb, txn, queue, &q, &exists)) < 0 ||
+		    (rc = delete_index(lb, txn, DB_READY, pk, plen, &q.ready, &budget)) < 0 ||
+		    (rc = delete_index(lb, txn, DB_DELAYED, pk, plen, &q.delayed, &budget)) < 0 ||
+		    (rc = delete_index(lb, txn, DB_LEASES, pk, plen, &q.leased, &budget)) < 0 ||
+		    (rc = delete_keys(lb, txn, pk, plen, &budget)) < 0)
+			goto abort;
+		if (budget == DELETE_BATCH) {
+			/* nothing left but the record */
+			if (!exists && !any) {
+				local__abort(lb, txn);
+				return MST_ENOTFOUND;
+			}
+			if (exists) {
+				MDB_val k = {strlen(queue), (void *)queue};
+
+				if ((rc = mdb_del(txn, lb->dbi[DB_QUEUES], &k, NULL))) {
+					rc = local__err(rc);
+					goto abort;
+				}
+			}
+		} else if (exists && (rc = q_put(lb, txn, queue, &q)) < 0) {
+			goto abort;
+		}
+		if ((rc = local__commit(lb, txn)) < 0)
+			return rc;
+		any = 1;
+		local__wake(s);
+		local__wake(local__slot(lb, WAKE_SPACE, ""));
+		if (budget == DELETE_BATCH)
+			return 0; /* the record went in this commit */
+		continue;
+	abort:
+		local__abort(lb, txn);
+		return rc;
+	}
+}
