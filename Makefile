@@ -27,7 +27,7 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 O := build-san
 endif
 
-LIB_SRC := $(wildcard src/lib/*.c src/lib/local/*.c)
+LIB_SRC := $(wildcard src/lib/*.c src/lib/local/*.c src/lib/shard/*.c)
 # The supervisor (muster run): built on the public API, linked into the CLI; it parses
 # JSON with jansson (Debian libjansson-dev).
 RUN_SRC := $(wildcard src/run/*.c)

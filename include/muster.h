@@ -94,7 +94,14 @@ typedef struct mst_bus_opts {
 	size_t payload_max;
 	/* Do not create the bus when it does not exist: fail with MST_ENOTFOUND. */
 	int no_create;
+	/* Stores of the bus when it is created (0 or 1: one; at most MST_SHARDS_MAX),
+	 * each with its own writer lock: queues are spread over them by name (a queue and
+	 * its NAME.dead go together), keys, topics and locks stay in the first. The quota
+	 * is shared out between them. Ignored when the bus exists already. */
+	unsigned shards;
 } mst_bus_opts;
+
+#define MST_SHARDS_MAX 16
 
 /* Opens (creating when needed) the bus named by url: "local:NAME" (a bus named NAME
  * under the first usable base directory, see mst_bus_locate), "local:/abs/dir",
@@ -329,9 +336,10 @@ int mst_kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_ms,
 
 /* Forgets every key starting with prefix (not "": at least one character) and the
  * records of earlier deletions under it, a few hundred per commit: nothing of them is
- * left, so a bus in long use does not keep the history of what it forgot. A watcher
- * waiting from an earlier revision on a purged key is not told. *n (may be NULL)
- * receives how many keys were deleted. Errors: MST_ENAME. */
+ * left, so a bus in long use does not keep the history of what it forgot. Nobody is
+ * told: a watcher of a purged key goes on waiting (mst_kv_del tells it). *n (may be
+ * NULL) receives how many keys were deleted in the commits made. Errors: MST_ENAME
+ * (also for ""). */
 int mst_kv_purge(mst_bus *bus, const char *prefix, size_t *n);
 
 /* Frees the value of kv (not kv itself); NULL and repeated calls are safe. */
@@ -413,7 +421,8 @@ typedef struct mst_stats {
 	uint64_t ready, leased, delayed, dead;
 	uint64_t sent, acked, redelivered;
 	uint64_t readers_max, readers_used;
-	int writemap; /* store written through its shared mapping */
+	int writemap;	 /* store written through its shared mapping */
+	unsigned shards; /* stores the bus's queues are spread over (1: not sharded) */
 } mst_stats;
 
 /* Fills out with the bus's figures (store size and use, reader slots of the local

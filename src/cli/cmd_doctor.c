@@ -101,10 +101,12 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
 		jkv(&first, "bus");
 		if (bus_rc == 0)
 			printf("{\"exists\":true,\"store_bytes\":%llu,\"used_bytes\":%llu,"
-			       "\"writemap\":%s,\"readers_max\":%llu,\"queues\":%llu}",
+			       "\"writemap\":%s,\"readers_max\":%llu,\"queues\":%llu,"
+			       "\"shards\":%u}",
 			       (unsigned long long)st.store_bytes,
 			       (unsigned long long)st.used_bytes, st.writemap ? "true" : "false",
-			       (unsigned long long)st.readers_max, (unsigned long long)st.queues);
+			       (unsigned long long)st.readers_max, (unsigned long long)st.queues,
+			       st.shards);
 		else if (bus_rc == MST_ENOTFOUND)
 			printf("{\"exists\":false}");
 		else
@@ -112,9 +114,12 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
 		jkv(&first, "features");
 		putchar('{');
 		for (k = 0; feat_rc == 0 && k < RUN_FEATURES; k++) {
-			printf("%s\"%s\":{\"on\":%s,\"source\":", k ? "," : "",
+			printf("%s\"%s\":{\"on\":%s,", k ? "," : "",
 			       run_feature_name((enum run_feature)k),
 			       feat.on[k] ? "true" : "false");
+			if (k == RUN_SHARDING)
+				printf("\"stores\":%u,", feat.shards);
+			printf("\"source\":");
 			json_str(stdout, feat.source[k], strlen(feat.source[k]));
 			putchar('}');
 		}
@@ -143,21 +148,29 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
 		printf("kernel          %s, pidfd %s\n", e.kernel, e.pidfd ? "yes" : "no");
 		if (bus_rc == 0)
 			printf("store           %llu MiB reserved, %llu MiB used, %s, %llu reader "
-			       "slots, %llu queues\n",
+			       "slots, %llu queues, %u store%s\n",
 			       (unsigned long long)st.store_bytes >> 20,
 			       (unsigned long long)st.used_bytes >> 20,
 			       st.writemap ? "preallocated (writemap)" : "not preallocated",
-			       (unsigned long long)st.readers_max, (unsigned long long)st.queues);
+			       (unsigned long long)st.readers_max, (unsigned long long)st.queues,
+			       st.shards, st.shards == 1 ? "" : "s (sharded)");
 		else if (bus_rc == MST_ENOTFOUND)
 			printf("store           not created yet\n");
 		else
 			printf("store           unusable: %s\n", mst_strerror(bus_rc));
 		if (feat_rc < 0)
 			printf("features        unusable config: %s\n", feat.err);
-		for (k = 0; feat_rc == 0 && k < RUN_FEATURES; k++)
+		for (k = 0; feat_rc == 0 && k < RUN_FEATURES; k++) {
+			char on[32];
+
+			if (k == RUN_SHARDING && feat.on[k])
+				snprintf(on, sizeof on, "on, %u stores", feat.shards);
+			else
+				snprintf(on, sizeof on, "%s", feat.on[k] ? "on" : "off");
 			printf("%s%s %s (%s)%s", k ? ", " : "features        ",
-			       run_feature_name((enum run_feature)k), feat.on[k] ? "on" : "off",
-			       feat.source[k], k + 1 == RUN_FEATURES ? "\n" : "");
+			       run_feature_name((enum run_feature)k), on, feat.source[k],
+			       k + 1 == RUN_FEATURES ? "\n" : "");
+		}
 	}
 	mst_bus_close(bus);
 	return EXIT_OK;
@@ -190,6 +203,7 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 	if (json) {
 		printf("{\"bus\":");
 		json_str(stdout, mst_bus_path(bus), strlen(mst_bus_path(bus)));
+		printf(",\"shards\":%u", st.shards);
 		printf(",\"store_bytes\":%llu,\"used_bytes\":%llu,\"writemap\":%s,"
 		       "\"readers_max\":%llu,\"readers_used\":%llu,\"queues\":%llu,\"topics\":%llu,"
 		       "\"keys\":%llu,\"ready\":%llu,\"leased\":%llu,\"delayed\":%llu,\"dead\":%"
@@ -216,10 +230,13 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		printf("}}\n");
 	} else {
 		printf("bus %s\n", mst_bus_path(bus));
-		printf("store: %llu MiB reserved, %llu KiB used, %s\n",
+		printf("store: %llu MiB reserved, %llu KiB used, %s",
 		       (unsigned long long)st.store_bytes >> 20,
 		       (unsigned long long)st.used_bytes >> 10,
 		       st.writemap ? "writemap" : "no writemap");
+		if (st.shards > 1)
+			printf(", %u stores (sharded)", st.shards);
+		putchar('\n');
 		printf("queues %llu, topics %llu, keys %llu, readers %llu/%llu\n",
 		       (unsigned long long)st.queues, (unsigned long long)st.topics,
 		       (unsigned long long)st.keys, (unsigned long long)st.readers_used,

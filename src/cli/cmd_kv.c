@@ -1,5 +1,5 @@
 /*
- * cmd_kv.c - muster kv get|set|cas|del|list|watch.
+ * cmd_kv.c - muster kv get|set|cas|del|purge|list|watch.
  */
 #define _GNU_SOURCE
 #include "cli.h"
@@ -79,7 +79,7 @@ int cmd_kv(struct cli *cli, int argc, char **argv)
 	char **a;
 
 	if (argc < 2)
-		return die(EXIT_USAGE, "usage: muster kv get|set|cas|del|list|watch ...");
+		return die(EXIT_USAGE, "usage: muster kv get|set|cas|del|purge|list|watch ...");
 	op = argv[1];
 	optind = 0;
 	while ((o = getopt_long(argc - 1, argv + 1, ":", lo, NULL)) != -1) {
@@ -158,6 +158,22 @@ int cmd_kv(struct cli *cli, int argc, char **argv)
 		mst_bus_close(bus);
 		return rc < 0 ? fail(rc, "cannot delete '%s'", a[0]) : EXIT_OK;
 	}
+	if (!strcmp(op, "purge")) {
+		size_t n = 0;
+
+		if (nargs != 1)
+			return die(EXIT_USAGE, "usage: muster kv purge PREFIX [--json]");
+		if ((code = key_ok(a[0])) || (code = cli_open(cli, CLI_EXISTING, &bus)))
+			return code;
+		/* the keys under PREFIX and the records of their deletions */
+		rc = mst_kv_purge(bus, a[0], &n);
+		mst_bus_close(bus);
+		if (rc < 0)
+			return fail(rc, "cannot purge '%s'", a[0]);
+		if (json)
+			printf("{\"purged\":%zu}\n", n);
+		return EXIT_OK;
+	}
 	if (!strcmp(op, "list")) {
 		mst_kv *list;
 		size_t n, i;
@@ -222,5 +238,6 @@ int cmd_kv(struct cli *cli, int argc, char **argv)
 		mst_bus_close(bus);
 		return code;
 	}
-	return die(EXIT_USAGE, "kv: unknown operation '%s' (get, set, cas, del, list, watch)", op);
+	return die(EXIT_USAGE,
+		   "kv: unknown operation '%s' (get, set, cas, del, purge, list, watch)", op);
 }

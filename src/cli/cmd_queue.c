@@ -519,11 +519,12 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
 					   {"lease", required_argument, 0, 'l'},
 					   {"dead-letter", required_argument, 0, 'd'},
 					   {"json", no_argument, 0, 'j'},
+					   {"delete", no_argument, 0, 'D'},
 					   {0, 0, 0, 0}};
 	uint64_t maxa = 0;
 	int64_t lease = 0;
 	const char *dlq = NULL;
-	bool json = false, set = false;
+	bool json = false, set = false, del = false;
 	mst_queue_info qi;
 	mst_bus *bus;
 	int o, rc, code;
@@ -548,6 +549,9 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'D':
+			del = true;
+			break;
 		default:
 			return die(EXIT_USAGE, "queue: unknown option or missing value '%s'",
 				   argv[optind - 1]);
@@ -557,8 +561,16 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
 	    (code = check_name("queue", argv[optind])) ||
 	    (dlq && (code = check_name("dead-letter queue", dlq))))
 		return code;
+	if (del && (set || json))
+		return die(EXIT_USAGE, "queue: --delete takes no other option");
 	if ((code = cli_open(cli, set ? 0 : CLI_EXISTING, &bus)))
 		return code;
+	if (del) {
+		/* its messages (ready, delayed, leased), keys, counters and policy */
+		rc = mst_queue_delete(bus, argv[optind]);
+		mst_bus_close(bus);
+		return rc < 0 ? fail(rc, "cannot delete queue '%s'", argv[optind]) : EXIT_OK;
+	}
 	if (set && (rc = mst_queue_config(bus, argv[optind], (uint32_t)maxa, lease, dlq)) < 0) {
 		mst_bus_close(bus);
 		return fail(rc, "cannot configure queue '%s'", argv[optind]);

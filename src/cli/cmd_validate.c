@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include "../run/run.h"
 #include "../validate/validate.h"
 
 #include <errno.h>
@@ -184,6 +185,14 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 		rc = subs[k].fn(&v);
 		vreport_free(v.r);
 		return finish(rc < 0 ? EXIT_SYSTEM : EXIT_OK);
+	}
+	{
+		/* optimize's sharded bus: the flag's count of stores, when it names one */
+		struct run_features f;
+
+		if (run_features_load(&f) < 0)
+			return die(EXIT_USAGE, "validate: %s", f.err);
+		v.shards = f.shards > 1 ? f.shards : 0;
 	}
 	v.log = stderr;
 	snprintf(title, sizeof title, "muster validate %s", sub);

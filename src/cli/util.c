@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include "../run/run.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -272,6 +274,14 @@ int cli_open(struct cli *cli, int flags, mst_bus **bus)
 		if (parse_u64(e, &q) < 0 || q == 0)
 			return die(EXIT_USAGE, "invalid MUSTER_PAYLOAD_MAX '%s' (bytes)", e);
 		opts.payload_max = (size_t)q;
+	}
+	if (!opts.no_create) {
+		/* the sharding flag: how many stores a bus created now gets */
+		struct run_features f;
+
+		if (run_features_load(&f) < 0)
+			return die(EXIT_USAGE, "%s", f.err);
+		opts.shards = f.shards;
 	}
 	rc = mst_bus_open(bus, cli->bus_url, &opts);
 	if (rc == MST_ENOOWNER)

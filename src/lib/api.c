@@ -40,12 +40,17 @@ int mst_bus_open(mst_bus **out, const char *url, const mst_bus_opts *opts)
 	rc = mst__url_resolve(url, dir, sizeof dir, why, sizeof why);
 	if (rc < 0)
 		return rc;
+	if (opts && opts->shards > MST_SHARDS_MAX)
+		return MST_EINVAL;
 	rc = mst__local_open(out, dir, opts);
 	if (rc < 0)
 		return rc;
 	(*out)->owner = owner;
 	(*out)->payload_max =
 		opts && opts->payload_max ? opts->payload_max : MST_PAYLOAD_MAX_DEFAULT;
+	if (mst__local_shards(*out) > 1 &&
+	    (rc = mst__shard_open(out, opts, mst__local_shards(*out))) < 0)
+		return rc;
 	return 0;
 }
 

@@ -96,6 +96,14 @@ struct mst_bus {
 
 /* The local backend: opens the bus in directory dir (already located). */
 int mst__local_open(mst_bus **out, const char *dir, const mst_bus_opts *opts);
+/* Of an open local store: its quota, and the stores of its bus (bus.conf's shards). */
+uint64_t mst__local_quota(const mst_bus *bus);
+unsigned mst__local_shards(const mst_bus *bus);
+
+/* Sharding (shard/shard.c): wraps *bus, the first store of a bus of shards stores (a
+ * local store already open, its owner and payload limit set), with the others, opening
+ * (creating) DIR/shard.1 .. shard.N-1. On failure *bus is closed. */
+int mst__shard_open(mst_bus **bus, const mst_bus_opts *opts, unsigned shards);
 
 /* Resolves a URL to a local directory: name or absolute path. */
 int mst__url_resolve(const char *url, char *dir, size_t dirsz, char *why, size_t whysz);

@@ -11,6 +11,10 @@
  *                   to 64 tasks per receive; off: a commit per record, a task per receive
  *   parallel_spawn  a coordinator per 250 agents and at least one per CPU, spawning side
  *                   by side; off: one coordinator (unless --coordinators says otherwise)
+ *   sharding        a bus muster creates gets several stores, its queues spread over them
+ *                   by name (on: 8; or the count, 2..16); off (the default): one store.
+ *                   Off by default: it pays only with many writers on many queues, and
+ *                   a write that spans stores is no longer one commit (see shard.c)
  */
 #define _GNU_SOURCE
 #include "run.h"
@@ -20,7 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const names[RUN_FEATURES] = {"pooling", "batching", "parallel_spawn"};
+static const char *const names[RUN_FEATURES] = {"pooling", "batching", "parallel_spawn",
+						"sharding"};
 
 const char *run_feature_name(enum run_feature f)
 {
@@ -75,9 +80,25 @@ static int set_one(struct run_features *f, const char *s, size_t len, const char
 			break;
 	if (i == RUN_FEATURES) {
 		snprintf(f->err, sizeof f->err,
-			 "%s: unknown feature '%.*s' (pooling, batching, parallel_spawn)", where,
-			 (int)klen, s);
+			 "%s: unknown feature '%.*s' (pooling, batching, parallel_spawn, sharding)",
+			 where, (int)klen, s);
 		return -1;
+	}
+	if (i == RUN_SHARDING && vlen && vlen <= 2 && strspn(v, "0123456789") >= vlen) {
+		/* a count of stores */
+		unsigned n = (unsigned)strtoul(v, NULL, 10);
+
+		if (n < 1 || n > MST_SHARDS_MAX) {
+			snprintf(f->err, sizeof f->err,
+				 "%s: sharding must be on, off or a count of stores from 1 to %d, "
+				 "not '%.*s'",
+				 where, MST_SHARDS_MAX, (int)vlen, v);
+			return -1;
+		}
+		f->shards = n;
+		f->on[i] = n > 1;
+		snprintf(f->source[i], sizeof f->source[i], "%s", where);
+		return 0;
 	}
 	if ((b = parse_bool(v, vlen)) < 0) {
 		snprintf(f->err, sizeof f->err, "%s: %s must be on or off, not '%.*s'", where,
@@ -85,6 +106,8 @@ static int set_one(struct run_features *f, const char *s, size_t len, const char
 		return -1;
 	}
 	f->on[i] = b;
+	if (i == RUN_SHARDING)
+		f->shards = b ? RUN_SHARDS_DEFAULT : 1;
 	snprintf(f->source[i], sizeof f->source[i], "%s", where);
 	return 0;
 }
@@ -133,9 +156,10 @@ int run_features_load(struct run_features *f)
 
 	memset(f, 0, sizeof *f);
 	for (i = 0; i < RUN_FEATURES; i++) {
-		f->on[i] = 1;
+		f->on[i] = i != RUN_SHARDING;
 		snprintf(f->source[i], sizeof f->source[i], "default");
 	}
+	f->shards = 1;
 	if (path && *path) {
 		if (load_file(f, path, 1) < 0)
 			return MST_EINVAL;

@@ -864,10 +864,11 @@ static json_t *new_meta(struct master *m)
 	json_object_set_new(j, "limits", lim);
 	json_object_set_new(j, "started_ms", json_integer(m->t0));
 	/* the flags the run started with: its coordinators and later masters use them */
-	json_object_set_new(j, "features",
-			    json_pack("{s:b, s:b, s:b}", "pooling", m->features.on[RUN_POOLING],
-				      "batching", m->features.on[RUN_BATCHING], "parallel_spawn",
-				      m->features.on[RUN_PARALLEL_SPAWN]));
+	json_object_set_new(
+		j, "features",
+		json_pack("{s:b, s:b, s:b, s:i}", "pooling", m->features.on[RUN_POOLING],
+			  "batching", m->features.on[RUN_BATCHING], "parallel_spawn",
+			  m->features.on[RUN_PARALLEL_SPAWN], "sharding", (int)m->features.shards));
 	return j;
 }
 

@@ -274,16 +274,20 @@ int run_master(mst_bus *bus, const struct run_tasks *ts, const struct run_opts *
 	       struct run_summary *sum);
 /* --- feature flags (features.c) --- */
 
-enum run_feature { RUN_POOLING, RUN_BATCHING, RUN_PARALLEL_SPAWN, RUN_FEATURES };
+enum run_feature { RUN_POOLING, RUN_BATCHING, RUN_PARALLEL_SPAWN, RUN_SHARDING, RUN_FEATURES };
+
+/* Stores of a bus created with sharding on and no count given. */
+#define RUN_SHARDS_DEFAULT 8
 
 struct run_features {
 	int on[RUN_FEATURES];
+	unsigned shards;		/* stores of a bus muster creates: 1 (sharding off) .. 16 */
 	char source[RUN_FEATURES][320]; /* "default", "FILE:LINE" or "MUSTER_FEATURES" */
 	char file[PATH_MAX];		/* the config file read ("" if none) */
 	char err[640];			/* what is wrong, when loading failed */
 };
 
-/* Reads the flags: every one on, then the config file ($MUSTER_CONFIG, else
+/* Reads the flags: every one on but sharding, then the config file ($MUSTER_CONFIG, else
  * ${XDG_CONFIG_HOME:-~/.config}/muster/config, if there is one), then $MUSTER_FEATURES.
  * 0, or MST_EINVAL with f->err saying which line or word is wrong. */
 int run_features_load(struct run_features *f);

@@ -18,10 +18,13 @@
 #include "../run/run.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,6 +122,169 @@ static int batching(struct vctx *v, double *single, double *batched, char *err, 
 	mst_bus_close(bus);
 	free(bufs);
 	(void)v;
+	return rc;
+}
+
+#define SHARD_WRITERS 500
+#define SHARD_WARM                                                                                 \
+	5		/* sends of each writer before the start: a process's first sends          \
+			 * fault in its view of the store, the same with one store or many */
+#define SHARD_SENDS 200 /* sends of each writer, measured */
+#define SHARD_ROUNDS 3
+
+/* Reads want bytes from fd within ms (the ready or done marks of the writers): 0, or
+ * -1 when they did not come. */
+static int read_marks(int fd, size_t want, int ms)
+{
+	int64_t deadline = mst_now_ns() + (int64_t)ms * 1000000;
+	char buf[512];
+
+	while (want > 0) {
+		struct pollfd p = {fd, POLLIN, 0};
+		int64_t left = (deadline - mst_now_ns()) / 1000000;
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return -1;
+		n = read(fd, buf, want < sizeof buf ? want : sizeof buf);
+		if (n <= 0)
+			return -1;
+		want -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Seconds for SHARD_WRITERS processes, each with its bus open and warm (SHARD_WARM
+ * sends made), released together, to send SHARD_SENDS messages each to a queue of its
+ * own, on a fresh bus of shards stores; every message counted in at the end (*sent). */
+static int writers(unsigned shards, double *secs, uint64_t *sent, char *err, size_t errsz)
+{
+	mst_bus_opts opts = {.shards = shards};
+	int ready[2] = {-1, -1}, go[2] = {-1, -1}, done[2] = {-1, -1}, rc = 0, i, st;
+	pid_t *pids = calloc(SHARD_WRITERS, sizeof *pids);
+	char url[96], dir[PATH_MAX];
+	mst_bus *bus = NULL;
+	mst_stats stats;
+	double t0;
+	int started = 0;
+
+	*sent = 0;
+	snprintf(url, sizeof url, "local:validate-shard-%d", (int)getpid());
+	if (!pids || pipe2(ready, O_CLOEXEC) || pipe2(go, O_CLOEXEC) || pipe2(done, O_CLOEXEC)) {
+		snprintf(err, errsz, "%s", strerror(errno));
+		rc = -errno;
+		goto out;
+	}
+	if ((rc = mst_bus_open(&bus, url, &opts)) < 0) {
+		snprintf(err, errsz, "cannot open a bus: %s", mst_strerror(rc));
+		goto out;
+	}
+	snprintf(dir, sizeof dir, "%s", mst_bus_path(bus));
+	for (i = 0; i < SHARD_WRITERS; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			snprintf(err, errsz, "fork: %s", strerror(errno));
+			rc = -errno;
+			break;
+		}
+		if (pid == 0) {
+			mst_bus *b;
+			char q[32], c = 0, payload[100];
+			int j;
+
+			close(go[1]);
+			memset(payload, 'x', sizeof payload);
+			snprintf(q, sizeof q, "validate.writer.%d", i);
+			if (mst_bus_open(&b, dir, NULL) < 0)
+				_exit(1);
+			for (j = 0; j < SHARD_WARM; j++)
+				if (mst_send(b, q, payload, sizeof payload, NULL, NULL) < 0)
+					_exit(1);
+			if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 0)
+				_exit(1);
+			for (j = 0; j < SHARD_SENDS; j++)
+				if (mst_send(b, q, payload, sizeof payload, NULL, NULL) < 0)
+					_exit(1);
+			if (write(done[1], &c, 1) != 1)
+				_exit(1);
+			_exit(0);
+		}
+		pids[started++] = pid;
+	}
+	close(ready[1]);
+	close(done[1]);
+	ready[1] = done[1] = -1;
+	if (rc == 0 && read_marks(ready[0], (size_t)started, 120000) < 0) {
+		snprintf(err, errsz, "not every writer opened the bus");
+		rc = MST_ETIMEOUT;
+	}
+	t0 = now_s();
+	close(go[1]); /* the writers go */
+	go[1] = -1;
+	if (rc == 0 && read_marks(done[0], (size_t)started, 120000) < 0) {
+		snprintf(err, errsz, "not every writer finished its sends");
+		rc = MST_ETIMEOUT;
+	}
+	*secs = now_s() - t0;
+	for (i = 0; i < started; i++) {
+		if (waitpid(pids[i], &st, 0) == pids[i] && !(WIFEXITED(st) && !WEXITSTATUS(st)) &&
+		    rc == 0) {
+			snprintf(err, errsz, "a writer failed");
+			rc = MST_EINVAL;
+		}
+	}
+	if (rc == 0 && (rc = mst_stats_get(bus, &stats)) == 0)
+		*sent = stats.ready;
+out:
+	for (i = 0; i < 2; i++) {
+		if (ready[i] >= 0)
+			close(ready[i]);
+		if (go[i] >= 0)
+			close(go[i]);
+		if (done[i] >= 0)
+			close(done[i]);
+	}
+	if (bus) {
+		run_rmtree(mst_bus_path(bus));
+		mst_bus_close(bus);
+	}
+	free(pids);
+	return rc;
+}
+
+/* Medians over SHARD_ROUNDS of one store and of shards stores, side by side. */
+static int sharding(struct vctx *v, unsigned shards, double *one, double *many, char *err,
+		    size_t errsz)
+{
+	double a[SHARD_ROUNDS], b[SHARD_ROUNDS];
+	uint64_t sent;
+	int r, rc = 0;
+
+	for (r = 0; r < SHARD_ROUNDS && rc == 0; r++) {
+		rc = writers(1, &a[r], &sent, err, errsz);
+		if (rc == 0 && sent != (uint64_t)SHARD_WRITERS * (SHARD_WARM + SHARD_SENDS)) {
+			snprintf(err, errsz, "one store: %llu of %d messages in",
+				 (unsigned long long)sent,
+				 SHARD_WRITERS * (SHARD_WARM + SHARD_SENDS));
+			rc = MST_EINVAL;
+		}
+		if (rc == 0)
+			rc = writers(shards, &b[r], &sent, err, errsz);
+		if (rc == 0 && sent != (uint64_t)SHARD_WRITERS * (SHARD_WARM + SHARD_SENDS)) {
+			snprintf(err, errsz, "%u stores: %llu of %d messages in", shards,
+				 (unsigned long long)sent,
+				 SHARD_WRITERS * (SHARD_WARM + SHARD_SENDS));
+			rc = MST_EINVAL;
+		}
+		if (rc == 0)
+			vlog(v, "optimize: round %d: one store %.3f s, %u stores %.3f s", r + 1,
+			     a[r], shards, b[r]);
+	}
+	if (rc == 0) {
+		*one = median(a, SHARD_ROUNDS);
+		*many = median(b, SHARD_ROUNDS);
+	}
 	return rc;
 }
 
@@ -238,9 +404,31 @@ int validate_optimize(struct vctx *v)
 	}
 
 	/* sharding */
-	vreport_add(v->r, "optimize", "sharding", "sharded vs single store (500 writers)", ratio[3],
-		    "x", (struct vline){VCMP_GE, seed[3]}, (struct vline){VCMP_GE, target[3]},
-		    "not measured: the local backend has one store per bus (no sharding yet)");
+	{
+		unsigned shards = v->shards > 1 ? v->shards : RUN_SHARDS_DEFAULT;
+		double one = NAN, many = NAN;
+
+		vlog(v,
+		     "optimize: %d writers, %d sends each to a queue of their own, on one "
+		     "store and on %u",
+		     SHARD_WRITERS, SHARD_SENDS, shards);
+		rc = sharding(v, shards, &one, &many, err, sizeof err);
+		if (rc == 0 && many > 0) {
+			ratio[3] = one / many;
+			snprintf(note, sizeof note,
+				 "%d processes, each with the bus open and %d sends made, released "
+				 "together to send %d messages of 100 B to a queue of their own "
+				 "(every one counted in): one store %.3f s, %u stores %.3f s "
+				 "(medians of %d)",
+				 SHARD_WRITERS, SHARD_WARM, SHARD_SENDS, one, shards, many,
+				 SHARD_ROUNDS);
+		} else {
+			snprintf(note, sizeof note, "%s", err);
+		}
+		vreport_add(v->r, "optimize", "sharding", "sharded vs single store (500 writers)",
+			    ratio[3], "x", (struct vline){VCMP_GE, seed[3]},
+			    (struct vline){VCMP_GE, target[3]}, note);
+	}
 	{
 		double seeds[4], targets[4];
 		struct vseries s[3] = {{"measured", NULL, ratio, 4},

@@ -164,6 +164,8 @@ struct vctx {
 	char **cmd; /* workload: the command after --, NULL-terminated (NULL: the built-in
 		     * work) */
 	int tasks;  /* workload: --tasks (0: the subcommand's default) */
+	unsigned shards; /* optimize: stores of the sharded bus (the sharding flag's count
+			  * when it names one; else RUN_SHARDS_DEFAULT) */
 };
 
 /* A progress line "muster: validate: ..." on v->log. */

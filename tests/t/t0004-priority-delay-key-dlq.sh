@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # t0004 - priorities, delayed messages, idempotency keys, max attempts and the
-# dead-letter queue; peek, queues and queue.
+# dead-letter queue; peek, queues and queue, queue --delete.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
-plan 40
+plan 47
 
 # --- priorities -------------------------------------------------------------------------
 m send p lo >/dev/null
@@ -113,3 +113,24 @@ run m queue nope
 is_error 3 "queue of an unknown queue: exit 3"
 run m queues extra
 is_error 2 "queues with an argument: exit 2"
+
+# --- queue --delete ---------------------------------------------------------------------
+m send gone one >/dev/null
+gk=$(m send gone two --key g-1)
+m send gone later --delay 1h >/dev/null
+run m recv gone --json
+gid=$(jget "$out" id)
+run m queue gone --delete
+is "$rc/$out/$err" "0//" "queue --delete of a queue with ready, delayed and leased messages: exit 0, silent"
+run m queues --json
+is "$(printf '%s' "$out" | python3 -c 'import json,sys; print(sorted(q["name"] for q in json.load(sys.stdin)))')" \
+	"['d', 'k', 'p', 'r', 'r-dlq', 's', 's.dead', 'z']" "... and queues no longer lists it"
+run m ack "$gid"
+is_error 4 "... an ack of its leased message: exit 4"
+run m queue gone --delete
+is_error 3 "a second queue --delete: exit 3"
+run m send gone two --key g-1
+isnt "$rc/$out" "0/$gk" "... and its idempotency keys went with it"
+run m queue z --delete --lease 1s
+is_error 2 "queue --delete with --lease: exit 2"
+is "$(queue_field z sent)/$(queue_field z ready)" "2/1" "... and changed nothing"

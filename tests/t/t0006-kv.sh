@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# t0006 - the key-value store: kv get, set, cas, del, list, watch.
+# t0006 - the key-value store: kv get, set, cas, del, list, watch, purge.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
-plan 39
+plan 46
 
 run m kv get k
 is_error 3 "kv get of a missing key: exit 3"
@@ -124,3 +124,25 @@ is_error 7 "kv set above MUSTER_PAYLOAD_MAX: exit 7"
 run m kv list --json
 is "$(printf '%s' "$out" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" 4 \
 	"the store still holds its 4 keys after the errors"
+
+# --- purge --------------------------------------------------------------------------------
+for k in job.1 job.2 job.x.y job jobs.1; do
+	m kv set "$k" v >/dev/null
+done
+grev=$(m kv set job.gone v)
+m kv del job.gone
+run m kv watch job.gone --since "$grev" --wait 0
+is "$rc/$out" "0/(deleted)" "before a purge, kv watch tells of a deletion"
+run m kv purge job.
+is "$rc/$out/$err" "0//" "kv purge PREFIX: exit 0, silent"
+run m kv list job
+is "$(cut -f1 "$OUT_FILE" | tr '\n' ' ')" "job jobs.1 " "... only the keys under the prefix went"
+run m kv watch job.gone --since "$grev" --wait 0
+is "$rc/$out" "1/" "... and the record of the deletion under it"
+m kv set job.3 v >/dev/null
+run m kv purge job. --json
+is "$(json_obj "$out")/$(jget "$out" purged)" "/1" "kv purge --json prints {\"purged\":N}"
+run m kv purge ''
+is_error 2 "kv purge of the empty prefix: exit 2"
+run m kv purge
+is_error 2 "kv purge with no prefix: exit 2"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# t0042 - the feature flags (pooling, batching, parallel_spawn): read from the config
+# t0042 - the feature flags (pooling, batching, parallel_spawn, sharding): read from the config
 # file ($MUSTER_CONFIG) and $MUSTER_FEATURES (which wins), shown by muster doctor with
 # where each value came from, refused in one line when wrong, and each one switching
 # what it says.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 20
 
 export XDG_CONFIG_HOME=$TEST_DIR/xdg # no config of the machine's
 unset MUSTER_CONFIG MUSTER_FEATURES
@@ -35,9 +35,9 @@ like "$out" "unusable config: .*bad:1: pooling must be on or off, not 'maybe'" "
 printf '1\n2\n' >"$TEST_DIR/t2"
 MUSTER_CONFIG=$TEST_DIR/bad run m run --tasks "$TEST_DIR/t2" -- echo {}
 is_error 2 "run with a bad config: exit 2, one line"
-MUSTER_FEATURES=sharding=on run m run --tasks "$TEST_DIR/t2" -- echo {}
+MUSTER_FEATURES=turbo=on run m run --tasks "$TEST_DIR/t2" -- echo {}
 is_error 2 "an unknown feature: exit 2, one line"
-like "$err" "unknown feature 'sharding'" "the error names it"
+like "$err" "unknown feature 'turbo'" "the error names it"
 MUSTER_CONFIG=$TEST_DIR/missing run m run --tasks "$TEST_DIR/t2" -- echo {}
 is_error 2 "a \$MUSTER_CONFIG that does not exist: exit 2"
 
@@ -58,3 +58,23 @@ ids = [json.loads(l)["id"] for l in open(sys.argv[1])]
 print(len(ids), len(set(ids)))' "$OUT_FILE")" "0/40 40" "batching off: every task once (a commit per record)"
 is "$(m kv get run.b1.meta | python3 -c 'import json,sys; print(json.load(sys.stdin)["features"]["batching"])')" \
 	"False" "batching off: recorded in the run, for its coordinators"
+
+# sharding: off by default; on, a bus muster creates gets several stores; a count names
+# how many; a bus keeps the count it was created with
+run m doctor --json
+is "$(jget "$out" features.sharding.on)/$(jget "$out" bus.shards)" "false/1" \
+	"sharding: off by default, and the test's bus has one store"
+SBUS=$TEST_DIR/sharded
+MUSTER_FEATURES=sharding=on run "$MUSTER_BIN" --bus "$SBUS" run --run s1 --agents 8 --tasks "$TEST_DIR/t40" -- echo {}
+is "$rc/$(python3 -c '
+import json, sys
+ids = [json.loads(l)["id"] for l in open(sys.argv[1])]
+print(len(ids), len(set(ids)))' "$OUT_FILE")/$("$MUSTER_BIN" --bus "$SBUS" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["shards"])')" \
+	"0/40 40/8" "sharding on: a new bus gets 8 stores, and a run on it delivers every task once"
+MUSTER_FEATURES=sharding=3 run "$MUSTER_BIN" --bus "$TEST_DIR/sharded3" stats
+like "$out" "3 stores \\(sharded\\)" "sharding=3: a new bus of 3 stores; stats says so"
+MUSTER_FEATURES=sharding=3 run "$MUSTER_BIN" --bus "$SBUS" stats --json
+is "$(jget "$out" shards)" "8" "a bus keeps the stores it was created with"
+MUSTER_FEATURES=sharding=17 run "$MUSTER_BIN" --bus "$TEST_DIR/sharded17" stats
+is_error 2 "sharding=17: exit 2, one line"
+like "$err" "sharding must be on, off or a count of stores from 1 to 16, not '17'" "the error says the range"

@@ -204,7 +204,7 @@ int main(int argc, char **argv)
 {
 	Suite *(*suites[])(void) = {suite_util, suite_bus,   suite_queue, suite_topic,
 				    suite_kv,	suite_write, suite_lock,  suite_tasks,
-				    suite_pool, suite_proc,  suite_svg,	  suite_validate};
+				    suite_pool, suite_proc,  suite_svg,	  suite_validate, suite_shard};
 	SRunner *sr = srunner_create(NULL);
 	size_t i;
 	int failed;

@@ -1,6 +1,6 @@
 /*
  * test_kv.c - the key-value store: revisions, compare-and-set, delete, prefix lists and
- * watches (in this process and woken from another).
+ * watches (in this process and woken from another), and purges of a prefix.
  */
 #define _GNU_SOURCE
 #include "unit.h"
@@ -356,6 +356,117 @@ START_TEST(test_watch_wakes_child_on_delete)
 }
 END_TEST
 
+/* Counts the keys under prefix. */
+static size_t count_prefix(mst_bus *bus, const char *prefix)
+{
+	mst_kv *list;
+	size_t n;
+
+	ck_assert_int_eq(mst_kv_list(bus, prefix, &list, &n), 0);
+	mst_kv_list_free(list, n);
+	return n;
+}
+
+/* A purge forgets the keys under its prefix and the records of their deletions, and
+ * nothing else: not a key that is the prefix without its dot, nor one that starts the
+ * same, nor the deletion of a key outside. */
+START_TEST(test_purge)
+{
+	static const char *const under[] = {"a.1", "a.2", "a.x.y", "a."};
+	static const char *const outside[] = {"a", "ab.x", "a-", "b.1", "A.1"};
+	mst_bus *bus = unit_bus();
+	uint64_t orev[5], del_since, odel_since, r;
+	mst_stats st;
+	mst_kv kv;
+	size_t i, n = 99;
+
+	for (i = 0; i < 4; i++)
+		set(bus, under[i], under[i]);
+	for (i = 0; i < 5; i++)
+		orev[i] = set(bus, outside[i], outside[i]);
+	del_since = set(bus, "a.gone", "x");
+	ck_assert_int_eq(mst_kv_del(bus, "a.gone"), 0);
+	odel_since = set(bus, "ab.gone", "x");
+	ck_assert_int_eq(mst_kv_del(bus, "ab.gone"), 0);
+	/* before the purge, the deletion is there to tell */
+	ck_assert_int_eq(mst_kv_watch(bus, "a.gone", del_since, 0, &kv), 0);
+	ck_assert_uint_eq(kv.rev, 0);
+	ck_assert_str_eq(kv.key, "a.gone");
+	mst_kv_free(&kv);
+
+	ck_assert_int_eq(mst_kv_purge(bus, "a.", &n), 0);
+	ck_assert_uint_eq(n, 4); /* keys, not deletion records */
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(mst_kv_get(bus, under[i], &kv), MST_ENOTFOUND);
+	ck_assert_uint_eq(count_prefix(bus, "a."), 0);
+	for (i = 0; i < 5; i++)
+		assert_value(bus, outside[i], outside[i], orev[i]);
+	ck_assert_uint_eq(count_prefix(bus, ""), 5);
+	ck_assert_int_eq(mst_stats_get(bus, &st), 0);
+	ck_assert_uint_eq(st.keys, 5);
+	/* the purged deletion has no record left; the other one still does */
+	ck_assert_int_eq(mst_kv_watch(bus, "a.gone", del_since, 0, &kv), MST_EEMPTY);
+	ck_assert_int_eq(mst_kv_watch(bus, "a.1", 1, 0, &kv), MST_EEMPTY);
+	ck_assert_int_eq(mst_kv_watch(bus, "ab.gone", odel_since, 0, &kv), 0);
+	ck_assert_uint_eq(kv.rev, 0);
+	mst_kv_free(&kv);
+	/* nothing left to purge; n may be NULL */
+	n = 99;
+	ck_assert_int_eq(mst_kv_purge(bus, "a.", &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(mst_kv_purge(bus, "zzz", NULL), 0);
+	ck_assert_int_eq(mst_kv_purge(bus, "a-", NULL), 0);
+	ck_assert_int_eq(mst_kv_get(bus, "a-", &kv), MST_ENOTFOUND);
+	/* revisions go on from where they were; a purged key can come back */
+	r = set(bus, "a.1", "back");
+	ck_assert_uint_gt(r, odel_since + 1);
+	assert_value(bus, "a.1", "back", r);
+	/* bad arguments: the empty prefix would be everything */
+	ck_assert_int_eq(mst_kv_purge(bus, "", &n), MST_ENAME);
+	ck_assert_int_eq(mst_kv_purge(bus, NULL, &n), MST_EINVAL);
+	ck_assert_int_eq(mst_kv_purge(bus, "a b", &n), MST_ENAME);
+	ck_assert_int_eq(mst_kv_purge(NULL, "a.", &n), MST_EINVAL);
+	ck_assert_uint_eq(count_prefix(bus, ""), 5);
+	mst_bus_close(bus);
+}
+END_TEST
+
+/* More keys and deletion records than one commit takes: all of them go, n counts every
+ * key, and the neighbours stay. */
+START_TEST(test_purge_many)
+{
+	mst_bus *bus = unit_bus();
+	uint64_t since[700];
+	char key[32];
+	mst_kv kv;
+	size_t i, n = 0;
+
+	for (i = 0; i < 1500; i++) {
+		snprintf(key, sizeof key, "many.%05zu", i);
+		set(bus, key, "v");
+	}
+	for (i = 0; i < 700; i++) {
+		snprintf(key, sizeof key, "many.d.%04zu", i);
+		since[i] = set(bus, key, "v");
+		ck_assert_int_eq(mst_kv_del(bus, key), 0);
+	}
+	set(bus, "many", "stays");
+	set(bus, "manz.1", "stays");
+	set(bus, "many-", "stays");
+	ck_assert_uint_eq(count_prefix(bus, "many."), 1500);
+	ck_assert_int_eq(mst_kv_purge(bus, "many.", &n), 0);
+	ck_assert_uint_eq(n, 1500);
+	ck_assert_uint_eq(count_prefix(bus, "many."), 0);
+	ck_assert_uint_eq(count_prefix(bus, ""), 3);
+	for (i = 0; i < 700; i += 99) {
+		snprintf(key, sizeof key, "many.d.%04zu", i);
+		ck_assert_int_eq(mst_kv_watch(bus, key, since[i], 0, &kv), MST_EEMPTY);
+	}
+	ck_assert_int_eq(mst_kv_watch(bus, "many.d.0699", since[699], 0, &kv), MST_EEMPTY);
+	mst_bus_close(bus);
+}
+END_TEST
+
 Suite *suite_kv(void)
 {
 	Suite *s = suite_create("kv");
@@ -370,6 +481,8 @@ Suite *suite_kv(void)
 	tcase_add_test(tc, test_watch_local);
 	tcase_add_test(tc, test_watch_wakes_child);
 	tcase_add_test(tc, test_watch_wakes_child_on_delete);
+	tcase_add_test(tc, test_purge);
+	tcase_add_test(tc, test_purge_many);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,7 +1,7 @@
 /*
  * test_queue.c - queues: send/recv/ack, batches, priorities, payloads, leases and their
  * end (expiry, nack, owner death), dead letters, idempotency keys, delays, counts,
- * wake-ups across processes and a full bus.
+ * wake-ups across processes, a full bus and deleting a queue.
  */
 #define _GNU_SOURCE
 #include "unit.h"
@@ -1221,6 +1221,231 @@ START_TEST(test_full_send_waits_for_room)
 }
 END_TEST
 
+/* --- delete ----------------------------------------------------------------------- */
+
+static uint64_t send_opt(mst_bus *bus, const char *queue, const char *s, const char *key,
+			 int64_t delay_ms)
+{
+	mst_send_opts o = {.key = key, .delay_ms = delay_ms};
+	uint64_t id = 0;
+	int rc = mst_send(bus, queue, s, strlen(s), &o, &id);
+
+	ck_assert_msg(rc == 0, "send %s: %s", queue, mst_strerror(rc));
+	ck_assert_uint_ne(id, 0);
+	return id;
+}
+
+/* Receives (waiting for delayed ones) and acks exactly the n messages ids of queue,
+ * each once, and then finds it empty. */
+static void drain_exactly(mst_bus *bus, const char *queue, const uint64_t *ids, size_t n)
+{
+	mst_recv_opts o = {.wait_ms = 3000};
+	int seen[16] = {0};
+	size_t got = 0, k, i, j;
+	mst_msg msgs[16];
+
+	ck_assert_uint_le(n, 16);
+	while (got < n) {
+		int rc = mst_recv(bus, queue, &o, msgs, 16, &k);
+
+		ck_assert_msg(rc == 0, "recv %s after %zu of %zu: %s", queue, got, n,
+			      mst_strerror(rc));
+		for (i = 0; i < k; i++) {
+			for (j = 0; j < n && ids[j] != msgs[i].id; j++)
+				;
+			ck_assert_msg(j < n, "%s: message %llx was not sent to it", queue,
+				      (unsigned long long)msgs[i].id);
+			ck_assert_msg(!seen[j]++, "%s: message %llx twice", queue,
+				      (unsigned long long)msgs[i].id);
+			ck_assert_int_eq(mst_ack(bus, msgs[i].id), 0);
+			mst_msg_free(&msgs[i]);
+			got++;
+		}
+	}
+	ck_assert_int_eq(recv_rc(bus, queue, 0), MST_EEMPTY);
+}
+
+/* A deleted queue goes with its ready, delayed and leased messages, its idempotency
+ * keys and its record; a queue whose name starts the same, one before it and its
+ * dead-letter queue keep every message (by id) and their keys. */
+START_TEST(test_queue_delete)
+{
+	static const char *const others[] = {"q2", "q.dead", "p"};
+	mst_bus *bus = unit_bus();
+	uint64_t held[2], ready[3], delayed, again[3], mine[3][4], id;
+	mst_queue_info *list, qi;
+	mst_stats st;
+	mst_msg m, pk[4];
+	size_t i, n;
+
+	/* q: two leased (one with a key), three ready (one with a key), one delayed */
+	held[0] = send_opt(bus, "q", "held-0", "k2", 0);
+	held[1] = send_opt(bus, "q", "held-1", NULL, 0);
+	for (i = 0; i < 2; i++) {
+		m = recv_one(bus, "q", 0, 0);
+		ck_assert_uint_eq(m.id, held[i]);
+		mst_msg_free(&m);
+	}
+	ready[0] = send_opt(bus, "q", "ready-0", "k1", 0);
+	ready[1] = send_opt(bus, "q", "ready-1", NULL, 0);
+	ready[2] = send_str(bus, "q", "ready-2", 5);
+	delayed = send_opt(bus, "q", "delayed", "k3", 60000);
+	assert_counts(bus, "q", 3, 2, 1);
+	/* the others: one leased, two ready (one with the key k1), one delayed (k3) */
+	for (i = 0; i < 3; i++) {
+		mine[i][0] = send_opt(bus, others[i], "leased", NULL, 0);
+		m = recv_one(bus, others[i], 0, 0);
+		ck_assert_uint_eq(m.id, mine[i][0]);
+		mst_msg_free(&m);
+		mine[i][1] = send_opt(bus, others[i], "ready-k1", "k1", 0);
+		mine[i][2] = send_opt(bus, others[i], "ready", NULL, 0);
+		mine[i][3] = send_opt(bus, others[i], "delayed-k3", "k3", 300);
+		assert_counts(bus, others[i], 2, 1, 1);
+	}
+
+	ck_assert_int_eq(mst_queue_delete(bus, "q"), 0);
+	ck_assert_int_eq(mst_queue_stat(bus, "q", &qi), MST_ENOTFOUND);
+	ck_assert_int_eq(mst_queue_delete(bus, "q"), MST_ENOTFOUND);
+	ck_assert_int_eq(mst_queue_list(bus, &list, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(list[0].name, "p");
+	ck_assert_str_eq(list[1].name, "q.dead");
+	ck_assert_str_eq(list[2].name, "q2");
+	mst_free(list);
+	/* the bus's totals are the others' only (a delayed one may be due by now) */
+	ck_assert_int_eq(mst_stats_get(bus, &st), 0);
+	ck_assert_uint_eq(st.queues, 3);
+	ck_assert_uint_eq(st.ready + st.delayed, 9);
+	ck_assert_uint_eq(st.leased, 3);
+	/* a holder of a deleted message holds nothing */
+	ck_assert_int_eq(mst_ack(bus, held[0]), MST_ENOTHELD);
+	ck_assert_int_eq(mst_nack(bus, held[1], 0), MST_ENOTHELD);
+	ck_assert_int_eq(mst_touch(bus, held[1], 0), MST_ENOTHELD);
+	ck_assert_int_eq(mst_ack(bus, ready[0]), MST_ENOTHELD);
+	ck_assert_int_eq(mst_peek(bus, "q", pk, 4, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(recv_rc(bus, "q", 0), MST_EEMPTY);
+	/* its keys went: sent again, each is a new message of a new queue */
+	again[0] = send_opt(bus, "q", "again-k1", "k1", 0);
+	again[1] = send_opt(bus, "q", "again-k2", "k2", 0);
+	again[2] = send_opt(bus, "q", "again-k3", "k3", 0);
+	ck_assert_uint_ne(again[0], ready[0]);
+	ck_assert_uint_ne(again[1], held[0]);
+	ck_assert_uint_ne(again[2], delayed);
+	ck_assert_uint_gt(again[0], delayed);
+	assert_counts(bus, "q", 3, 0, 0);
+	ck_assert_int_eq(mst_queue_stat(bus, "q", &qi), 0);
+	ck_assert_uint_eq(qi.sent, 3);
+	ck_assert_uint_eq(qi.acked, 0);
+	drain_exactly(bus, "q", again, 3);
+	/* the others kept their keys and every message */
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(
+			mst_send(bus, others[i], "dup", 3, &(mst_send_opts){.key = "k1"}, &id), 0);
+		ck_assert_uint_eq(id, mine[i][1]);
+		ck_assert_int_eq(
+			mst_send(bus, others[i], "dup", 3, &(mst_send_opts){.key = "k3"}, &id), 0);
+		ck_assert_uint_eq(id, mine[i][3]);
+		ck_assert_int_eq(mst_queue_stat(bus, others[i], &qi), 0);
+		ck_assert_uint_eq(qi.ready + qi.delayed, 3);
+		ck_assert_uint_eq(qi.leased, 1);
+		ck_assert_uint_eq(qi.sent, 4);
+		ck_assert_int_eq(mst_ack(bus, mine[i][0]), 0); /* still held */
+		drain_exactly(bus, others[i], &mine[i][1], 3);
+		assert_counts(bus, others[i], 0, 0, 0);
+	}
+	/* a queue with only its record (its policy); unknown queues; bad names */
+	ck_assert_int_eq(mst_queue_config(bus, "bare", 3, 0, NULL), 0);
+	ck_assert_int_eq(mst_queue_delete(bus, "bare"), 0);
+	ck_assert_int_eq(mst_queue_stat(bus, "bare", &qi), MST_ENOTFOUND);
+	ck_assert_int_eq(mst_queue_delete(bus, "never"), MST_ENOTFOUND);
+	ck_assert_int_eq(mst_queue_delete(bus, "bad name"), MST_ENAME);
+	ck_assert_int_eq(mst_queue_delete(bus, ""), MST_ENAME);
+	ck_assert_int_eq(mst_queue_delete(bus, NULL), MST_ENAME);
+	ck_assert_int_eq(mst_queue_delete(NULL, "q"), MST_EINVAL);
+	mst_bus_close(bus);
+}
+END_TEST
+
+#define BIG 3000
+
+/* A queue of more messages and keys than one commit removes is deleted all the same:
+ * nothing of it is left, and its neighbour keeps its own. */
+START_TEST(test_queue_delete_large)
+{
+	static char payload[] = "payload";
+	mst_bus *bus = unit_bus();
+	const char **keys = calloc(BIG, sizeof *keys);
+	char(*kbuf)[16] = calloc(BIG, sizeof *kbuf);
+	mst_buf *bufs = calloc(BIG, sizeof *bufs);
+	uint64_t *ids = calloc(BIG, sizeof *ids), id, last, near[2];
+	mst_send_opts o = {0};
+	mst_recv_opts ro = {0};
+	mst_msg *msgs = calloc(100, sizeof *msgs);
+	mst_queue_info qi;
+	mst_stats st;
+	size_t i, n;
+
+	ck_assert(keys && kbuf && bufs && ids && msgs);
+	for (i = 0; i < BIG; i++) {
+		snprintf(kbuf[i], sizeof kbuf[i], "m.%04zu", i);
+		keys[i] = kbuf[i];
+		bufs[i].data = payload;
+		bufs[i].len = sizeof payload - 1;
+	}
+	/* 2800 ready, 200 delayed, every one with a key; then 100 of them leased */
+	for (i = 0; i < 2800; i += 700) {
+		o.keys = keys + i;
+		ck_assert_int_eq(mst_send_batch(bus, "big", bufs + i, 700, &o, ids + i), 0);
+	}
+	o.keys = keys + 2800;
+	o.delay_ms = 60000;
+	ck_assert_int_eq(mst_send_batch(bus, "big", bufs + 2800, 200, &o, ids + 2800), 0);
+	ck_assert_int_eq(mst_recv(bus, "big", &ro, msgs, 100, &n), 0);
+	ck_assert_uint_eq(n, 100);
+	for (i = 0; i < n; i++)
+		mst_msg_free(&msgs[i]);
+	assert_counts(bus, "big", 2700, 100, 200);
+	near[0] = send_opt(bus, "big2", "near", "m.0000", 0);
+	near[1] = send_opt(bus, "bi", "near", "m.2999", 0);
+	last = near[1];
+
+	ck_assert_int_eq(mst_queue_delete(bus, "big"), 0);
+	ck_assert_int_eq(mst_queue_stat(bus, "big", &qi), MST_ENOTFOUND);
+	ck_assert_int_eq(mst_stats_get(bus, &st), 0);
+	ck_assert_uint_eq(st.queues, 2);
+	ck_assert_uint_eq(st.ready + st.leased + st.delayed, 2);
+	ck_assert_int_eq(mst_ack(bus, ids[0]), MST_ENOTHELD);
+	ck_assert_int_eq(mst_ack(bus, ids[99]), MST_ENOTHELD);
+	/* every key went, from the first to the last */
+	for (i = 0; i < BIG; i += 499) {
+		ck_assert_int_eq(
+			mst_send(bus, "big", "x", 1, &(mst_send_opts){.key = keys[i]}, &id), 0);
+		ck_assert_uint_gt(id, last);
+		last = id;
+	}
+	ck_assert_int_eq(mst_send(bus, "big", "x", 1, &(mst_send_opts){.key = keys[BIG - 1]}, &id),
+			 0);
+	ck_assert_uint_gt(id, last);
+	/* the new queue holds only what was sent since */
+	assert_counts(bus, "big", 8, 0, 0);
+	ck_assert_int_eq(mst_peek(bus, "big", msgs, 100, &n), 0);
+	ck_assert_uint_eq(n, 8);
+	for (i = 0; i < n; i++) {
+		ck_assert_uint_gt(msgs[i].id, near[1]);
+		mst_msg_free(&msgs[i]);
+	}
+	drain_exactly(bus, "big2", &near[0], 1);
+	drain_exactly(bus, "bi", &near[1], 1);
+	free(keys);
+	free(kbuf);
+	free(bufs);
+	free(ids);
+	free(msgs);
+	mst_bus_close(bus);
+}
+END_TEST
+
 Suite *suite_queue(void)
 {
 	Suite *s = suite_create("queue");
@@ -1228,6 +1453,7 @@ Suite *suite_queue(void)
 	TCase *tl = tcase_create("leases");
 	TCase *tp = tcase_create("processes");
 	TCase *tf = tcase_create("full");
+	TCase *td = tcase_create("delete");
 
 	tcase_add_test(tb, test_send_recv_ack);
 	tcase_add_test(tb, test_batch);
@@ -1263,5 +1489,9 @@ Suite *suite_queue(void)
 	tcase_add_test(tf, test_full_send_waits_for_room);
 	tcase_set_timeout(tf, 30);
 	suite_add_tcase(s, tf);
+	tcase_add_test(td, test_queue_delete);
+	tcase_add_test(td, test_queue_delete_large);
+	tcase_set_timeout(td, 60);
+	suite_add_tcase(s, td);
 	return s;
 }

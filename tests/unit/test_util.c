@@ -35,15 +35,15 @@ END_TEST
 START_TEST(test_name_invalid)
 {
 	static const char *const bad[] = {
-		"", " ", "a b", "a/b", "/", "a\tb", "a\n", "caf\xc3\xa9", "a*", "a?", "a,b",
-		"a;b", "a=b", "a\\b", "a@b", "a+b", "(a)", "\x7f", "\x01", "a'b", "a\"b",
+		"",    " ",    "a b",  "a/b", "/",    "a\tb", "a\n", "caf\xc3\xa9",
+		"a*",  "a?",   "a,b",  "a;b", "a=b",  "a\\b", "a@b", "a+b",
+		"(a)", "\x7f", "\x01", "a'b", "a\"b",
 	};
 	char n129[MST_NAME_MAX + 2], n300[301];
 	size_t i;
 
 	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		ck_assert_msg(mst_name_check(bad[i]) == MST_ENAME, "name \"%s\" accepted",
-			      bad[i]);
+		ck_assert_msg(mst_name_check(bad[i]) == MST_ENAME, "name \"%s\" accepted", bad[i]);
 	ck_assert_int_eq(mst_name_check(NULL), MST_ENAME);
 	memset(n129, 'n', MST_NAME_MAX + 1);
 	n129[MST_NAME_MAX + 1] = 0;
@@ -91,8 +91,8 @@ START_TEST(test_errors_errno)
 	static const int errs[] = {ENOENT, EACCES, ENOSPC, EAGAIN, EINVAL, ENOMEM, EIO};
 	static const char *const names[] = {"ENOENT", "EACCES", "ENOSPC", "EAGAIN",
 					    "EINVAL", "ENOMEM", "EIO"};
-	static const int odd[] = {1, 42, 999, 4096, 12345, -4096, -5000, -999999, INT_MIN,
-				  INT_MAX, -1017, -1999};
+	static const int odd[] = {1,	 42,	  999,	   4096,    12345, -4096,
+				  -5000, -999999, INT_MIN, INT_MAX, -1017, -1999};
 	size_t i;
 
 	for (i = 0; i < sizeof errs / sizeof errs[0]; i++) {
@@ -190,8 +190,7 @@ START_TEST(test_codec_qrec)
 	/* every truncation and one extra byte are rejected */
 	for (cut = 0; cut < sz; cut++) {
 		e = exact(buf, cut);
-		ck_assert_msg(codec_qrec_decode(e, cut, &d) == MST_ECORRUPT, "qrec cut %zu",
-			      cut);
+		ck_assert_msg(codec_qrec_decode(e, cut, &d) == MST_ECORRUPT, "qrec cut %zu", cut);
 		free(e);
 	}
 	buf[sz] = 'x';
@@ -258,8 +257,7 @@ START_TEST(test_codec_mrec)
 	codec_mrec_encode(buf, 3, 5, "jobs", 4, payload, sizeof payload);
 	for (cut = 0; cut < sz - sizeof payload; cut++) {
 		e = exact(buf, cut);
-		ck_assert_msg(codec_mrec_decode(e, cut, &m) == MST_ECORRUPT, "mrec cut %zu",
-			      cut);
+		ck_assert_msg(codec_mrec_decode(e, cut, &m) == MST_ECORRUPT, "mrec cut %zu", cut);
 		free(e);
 	}
 	/* a cut in the payload just shortens the payload: never past the end */
@@ -328,17 +326,29 @@ END_TEST
 
 START_TEST(test_codec_busconf)
 {
-	struct busconf c = {1, 64ull << 20, 1}, d;
+	struct busconf c = {1, 64ull << 20, 1, 1}, d;
 	char text[512];
 	int n;
 
 	n = codec_busconf_format(&c, text, sizeof text);
 	ck_assert_int_gt(n, 0);
 	ck_assert_uint_eq(strlen(text), (size_t)n);
+	ck_assert_ptr_null(strstr(text, "shards")); /* one store: no line */
 	ck_assert_int_eq(codec_busconf_parse(text, (size_t)n, &d), 0);
 	ck_assert_uint_eq(d.format, 1);
 	ck_assert_uint_eq(d.quota, 64ull << 20);
 	ck_assert_int_eq(d.writemap, 1);
+	ck_assert_uint_eq(d.shards, 1);
+	/* shards: kept when more than one, refused out of 1..16 */
+	c.shards = 8;
+	n = codec_busconf_format(&c, text, sizeof text);
+	ck_assert_int_eq(codec_busconf_parse(text, (size_t)n, &d), 0);
+	ck_assert_uint_eq(d.shards, 8);
+	ck_assert_int_eq(codec_busconf_parse("format=1\nquota=1\nwritemap=0\nshards=0\n", 38, &d),
+			 MST_ECORRUPT);
+	ck_assert_int_eq(codec_busconf_parse("format=1\nquota=1\nwritemap=0\nshards=17\n", 39, &d),
+			 MST_ECORRUPT);
+	c.shards = 1;
 	/* too small a buffer is an error, not a truncated file */
 	ck_assert_int_eq(codec_busconf_format(&c, text, 10), MST_EINVAL);
 
@@ -350,16 +360,16 @@ START_TEST(test_codec_busconf)
 
 	static const char *const bad[] = {
 		"",
-		"format=1\nquota=1\n",                   /* writemap missing */
-		"format=1\nwritemap=1\n",                /* quota missing */
-		"quota=1\nwritemap=1\n",                 /* format missing */
-		"format=1\nquota=1\nwritemap=2\n",       /* writemap out of range */
-		"format=1001\nquota=1\nwritemap=1\n",    /* format out of range */
-		"format=1\nquota=\nwritemap=1\n",        /* empty number */
-		"format=1\nquota=-1\nwritemap=1\n",      /* sign */
-		"format=1\nquota=1x\nwritemap=1\n",      /* trailing junk */
-		"format=1\nquota 1\nwritemap=1\n",       /* no '=' */
-		"format=1\nquota=18446744073709551616\nwritemap=1\n", /* overflow */
+		"format=1\nquota=1\n",				       /* writemap missing */
+		"format=1\nwritemap=1\n",			       /* quota missing */
+		"quota=1\nwritemap=1\n",			       /* format missing */
+		"format=1\nquota=1\nwritemap=2\n",		       /* writemap out of range */
+		"format=1001\nquota=1\nwritemap=1\n",		       /* format out of range */
+		"format=1\nquota=\nwritemap=1\n",		       /* empty number */
+		"format=1\nquota=-1\nwritemap=1\n",		       /* sign */
+		"format=1\nquota=1x\nwritemap=1\n",		       /* trailing junk */
+		"format=1\nquota 1\nwritemap=1\n",		       /* no '=' */
+		"format=1\nquota=18446744073709551616\nwritemap=1\n",  /* overflow */
 		"format=1\nquota=123456789012345678901\nwritemap=1\n", /* too long */
 		"\x01\x02garbage\xff\n",
 	};

@@ -64,5 +64,6 @@ Suite *suite_pool(void);
 Suite *suite_proc(void);
 Suite *suite_svg(void);
 Suite *suite_validate(void);
+Suite *suite_shard(void);
 
 #endif

@@ -229,6 +229,10 @@ int codec_busconf_parse(const char *text, size_t len, struct busconf *c)
 		} else if (eq - i == 5 && !memcmp(text + i, "quota", 5)) {
 			c->quota = v;
 			seen |= 2;
+		} else if (eq - i == 6 && !memcmp(text + i, "shards", 6)) {
+			if (v < 1 || v > MST_SHARDS_MAX)
+				return MST_ECORRUPT;
+			c->shards = (unsigned)v;
 		} else if (eq - i == 8 && !memcmp(text + i, "writemap", 8)) {
 			if (v > 1)
 				return MST_ECORRUPT;
@@ -237,6 +241,8 @@ int codec_busconf_parse(const char *text, size_t len, struct busconf *c)
 		}
 		i = end + 1;
 	}
+	if (!c->shards)
+		c->shards = 1;
 	return seen == 7 ? 0 : MST_ECORRUPT;
 }
 
@@ -245,5 +251,8 @@ int codec_busconf_format(const struct busconf *c, char *out, size_t outsz)
 	int n = snprintf(out, outsz,
 			 "# muster bus; do not edit\nformat=%u\nquota=%llu\nwritemap=%d\n",
 			 c->format, (unsigned long long)c->quota, c->writemap);
+
+	if (n >= 0 && (size_t)n < outsz && c->shards > 1)
+		n += snprintf(out + n, outsz - (size_t)n, "shards=%u\n", c->shards);
 	return (n < 0 || (size_t)n >= outsz) ? MST_EINVAL : n;
 }

@@ -72,6 +72,7 @@ struct busconf {
 	unsigned format;
 	uint64_t quota;
 	int writemap;
+	unsigned shards; /* stores of the bus (this one and shard.1 .. shard.N-1); 1 when absent */
 };
 int codec_busconf_parse(const char *text, size_t len, struct busconf *c);
 int codec_busconf_format(const struct busconf *c, char *out, size_t outsz);

@@ -309,13 +309,13 @@ int local__kv_purge(mst_bus *bus, const char *prefix, size_t *n)
 
 	*n = 0;
 	for (;;) {
-		size_t budget = PURGE_BATCH;
+		size_t budget = PURGE_BATCH, got = 0;
 		MDB_txn *txn;
 		int rc;
 
 		if ((rc = local__txn(lb, 0, &txn)) < 0)
 			return rc;
-		if ((rc = purge_db(txn, lb->dbi[DB_KV], prefix, &budget, n)) < 0 ||
+		if ((rc = purge_db(txn, lb->dbi[DB_KV], prefix, &budget, &got)) < 0 ||
 		    (rc = purge_db(txn, lb->dbi[DB_KVDEL], prefix, &budget, NULL)) < 0) {
 			local__abort(lb, txn);
 			return rc;
@@ -326,5 +326,6 @@ int local__kv_purge(mst_bus *bus, const char *prefix, size_t *n)
 		}
 		if ((rc = local__commit(lb, txn)) < 0)
 			return rc;
+		*n += got; /* counted once committed */
 	}
 }

@@ -74,7 +74,8 @@ struct local_bus {
 	size_t wake_len;
 	uint64_t quota;
 	int writemap;
-	MDB_txn *wtxn; /* the open write transaction (wlock held), or NULL */
+	unsigned shards; /* from bus.conf: the stores of the bus (see shard/shard.c) */
+	MDB_txn *wtxn;	 /* the open write transaction (wlock held), or NULL */
 };
 
 #define LB(bus) ((struct local_bus *)(bus))

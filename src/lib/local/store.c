@@ -864,13 +864,19 @@ static int store_open(struct local_bus *lb, const char *dir)
 static int bus_create(struct local_bus *lb, const char *dir, const mst_bus_opts *opts)
 {
 	char path[PATH_MAX];
-	struct busconf c = {LOCAL_FORMAT, 0, 0};
+	struct busconf c = {LOCAL_FORMAT, 0, 0, 1};
 	struct statvfs sv;
 	int rc, fd;
 
 	c.quota = pick_quota(dir, opts ? opts->quota : 0);
+	if (opts && opts->shards > 1) {
+		/* the quota is the bus's: each store gets its share */
+		c.shards = opts->shards;
+		c.quota = c.quota / c.shards < MIN_QUOTA ? MIN_QUOTA : c.quota / c.shards;
+		c.quota = (c.quota + 4095) & ~(uint64_t)4095;
+	}
 	c.writemap = can_fallocate(dir);
-	if (statvfs(dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < c.quota)
+	if (statvfs(dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < c.quota * c.shards)
 		return MST_EFULL;
 	/* lock and wake files first: both are written through mappings */
 	if ((rc = reserve_file(dir, "store.mdb-lock", LOCKFILE_SIZE)) < 0 ||
@@ -885,6 +891,7 @@ static int bus_create(struct local_bus *lb, const char *dir, const mst_bus_opts 
 	}
 	lb->quota = c.quota;
 	lb->writemap = c.writemap;
+	lb->shards = c.shards;
 	if ((rc = path_in(path, sizeof path, dir, "store.mdb")) < 0)
 		goto fail;
 	unlink(path); /* leftovers of a creation that died before bus.conf */
@@ -931,6 +938,16 @@ static void local_close(mst_bus *bus)
 	if (lb->wake)
 		munmap(lb->wake, lb->wake_len);
 	free(lb);
+}
+
+uint64_t mst__local_quota(const mst_bus *bus)
+{
+	return LB(bus)->quota;
+}
+
+unsigned mst__local_shards(const mst_bus *bus)
+{
+	return LB(bus)->shards;
 }
 
 int mst__local_open(mst_bus **out, const char *dir, const mst_bus_opts *opts)
@@ -997,6 +1014,7 @@ open_existing:
 	}
 	lb->quota = c.quota;
 	lb->writemap = c.writemap;
+	lb->shards = c.shards;
 	if ((rc = wake_open(lb, dir, 0)) < 0 || (rc = store_open(lb, dir)) < 0)
 		goto fail;
 opened:
@@ -1044,6 +1062,7 @@ int local__stats(mst_bus *bus, mst_stats *out)
 	out->readers_max = ei.me_maxreaders;
 	out->readers_used = ei.me_numreaders;
 	out->writemap = lb->writemap;
+	out->shards = 1;
 	if ((rc = local__txn(lb, 1, &txn)) < 0)
 		return rc;
 	if (mdb_stat(txn, lb->dbi[DB_TOPICS], &st) == 0)
