@@ -88,7 +88,7 @@ $(O)/fuzz/%-replay: fuzz/%.c fuzz/replay.c fuzz/fuzz.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc/lib -Isrc/lib/local -Isrc/cli -Isrc/run $(LDFLAGS) -o $@ fuzz/replay.c $< \
 	  $(filter %.o,$^) $(LIB) $(RUN_LIBS) $(LDLIBS)
-$(O)/fuzz/fuzz_cliparse-replay: $(O)/src/cli/util.o
+$(O)/fuzz/fuzz_cliparse-replay: $(O)/src/cli/util.o $(O)/src/run/features.o
 $(O)/fuzz/fuzz_tasks-replay: $(O)/src/run/task.o $(O)/src/run/result.o
 $(O)/fuzz/fuzz_pool-replay: $(O)/src/run/pool.o $(O)/src/run/task.o $(O)/src/run/result.o
 
@@ -112,7 +112,7 @@ bench: all $(BENCH_BIN) $(HELPER_BIN)
 fuzz: $(FUZZ_SRC)
 	@mkdir -p $(O)/fuzz
 	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  x=; [ $$n = fuzz_cliparse ] && x=src/cli/util.c; [ $$n = fuzz_tasks ] && x="src/run/task.c src/run/result.c"; \
+	  x=; [ $$n = fuzz_cliparse ] && x="src/cli/util.c src/run/features.c"; [ $$n = fuzz_tasks ] && x="src/run/task.c src/run/result.c"; \
 	  [ $$n = fuzz_pool ] && x="src/run/pool.c src/run/task.c src/run/result.c"; \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	    -Iinclude -Isrc/lib -Isrc/lib/local -Isrc/cli -Isrc/run \

@@ -4,7 +4,8 @@
  * The parser must agree with a reference written here from its contract: lines of
  * "key=value" separated by '\n'; empty lines and lines starting with '#' are skipped;
  * a value is 1..20 decimal digits that fit in 64 bits; format <= 1000, writemap 0 or
- * 1, unknown keys ignored; format, quota and writemap all required. What it accepts
+ * 1, shards 1..16 (1 when absent), unknown keys ignored; format, quota and writemap
+ * all required. What it accepts
  * must survive format -> parse; a configuration built from the input must too, and
  * formatting into a short buffer must fail cleanly without writing past it.
  */
@@ -62,18 +63,25 @@ static int ref_parse(const char *text, size_t len, struct busconf *c)
 					return -1;
 				c->writemap = (int)v;
 				seen |= 4;
+			} else if (klen == 6 && !strncmp(p, "shards", 6)) {
+				if (v < 1 || v > 16)
+					return -1;
+				c->shards = (unsigned)v;
 			}
 		}
 		if (!nl)
 			break;
 		p = nl + 1;
 	}
+	if (!c->shards)
+		c->shards = 1;
 	return seen == 7 ? 0 : -1;
 }
 
 static int same(const struct busconf *a, const struct busconf *b)
 {
-	return a->format == b->format && a->quota == b->quota && a->writemap == b->writemap;
+	return a->format == b->format && a->quota == b->quota && a->writemap == b->writemap &&
+	       a->shards == b->shards;
 }
 
 /* Formats c, parses the text back and checks that nothing changed. */
@@ -103,6 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0) {
 		CHECK(same(&c, &r));
 		CHECK(c.format <= 1000 && (c.writemap == 0 || c.writemap == 1));
+		CHECK(c.shards >= 1 && c.shards <= 16);
 		check_format(&c);
 	}
 
@@ -110,6 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.format = (unsigned)(fuzz_u64(&in) % 1001);
 	c.quota = fuzz_u64(&in);
 	c.writemap = fuzz_u8(&in) & 1;
+	c.shards = 1 + fuzz_u8(&in) % 16;
 	check_format(&c);
 
 	/* formatting into a buffer of outsz bytes: all of it, or MST_EINVAL */
