@@ -572,6 +572,16 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
 		return rc < 0 ? fail(rc, "cannot delete queue '%s'", argv[optind]) : EXIT_OK;
 	}
 	if (set && (rc = mst_queue_config(bus, argv[optind], (uint32_t)maxa, lease, dlq)) < 0) {
+		mst_stats st;
+
+		if (rc == MST_EINVAL && dlq && mst_stats_get(bus, &st) == 0 && st.shards > 1) {
+			mst_bus_close(bus);
+			return die(EXIT_USAGE,
+				   "cannot configure queue '%s': dead-letter queue '%s' is in "
+				   "another store of this sharded bus (a name starting with "
+				   "'%s.dead' is in the same one)",
+				   argv[optind], dlq, argv[optind]);
+		}
 		mst_bus_close(bus);
 		return fail(rc, "cannot configure queue '%s'", argv[optind]);
 	}

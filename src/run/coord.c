@@ -1684,6 +1684,13 @@ int run_coordinator(const char *bus_dir, const char *run, int slots, int cap, in
 		mst_bus_close(c.bus);
 		return 111;
 	}
+	{
+		/* on a sharded bus, open the task queue's store now, while there are
+		 * descriptors: a nack when they run out must not need one */
+		mst_queue_info qi;
+
+		(void)mst_queue_stat(c.bus, c.queue, &qi);
+	}
 	if (cap >= 0) /* the master's share: the shares add up to the run's cap */
 		c.cap = c.cap_max = cap;
 	c.a = calloc((size_t)slots, sizeof *c.a);

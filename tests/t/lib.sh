@@ -39,6 +39,10 @@ export MUSTER_TEST_BIN
 # hermetic: nothing from the caller's environment chooses our bus or its limits
 unset MUSTER_BUS MUSTER_OWNER MUSTER_QUOTA MUSTER_PAYLOAD_MAX MUSTER_HOME MUSTER_CONFIG \
 	MUSTER_FEATURES
+# but the suite may run again with flags of its own (tests/run.sh: a sharded pass)
+if [ -n "${MUSTER_TEST_FEATURES:-}" ]; then
+	export MUSTER_FEATURES=$MUSTER_TEST_FEATURES
+fi
 # nor the feature flags of the user's config (t0042 points this at its own)
 export XDG_CONFIG_HOME=/nonexistent/muster-tests
 export LC_ALL=C

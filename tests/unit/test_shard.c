@@ -45,7 +45,7 @@ START_TEST(test_shard_layout)
 	ck_assert_int_eq(mst_stats_get(bus, &s), 0);
 	ck_assert_uint_eq(s.shards, 4);
 	ck_assert_uint_eq(s.store_bytes, 64u << 20); /* 4 shares of 16 MiB */
-	for (k = 1; k < 4; k++) {
+	for (k = 1; k < 4; k++) {		     /* made with the bus */
 		snprintf(path, sizeof path, "%s/shard.%u/store.mdb", dir, k);
 		ck_assert_msg(stat(path, &st) == 0, "%s missing", path);
 	}
@@ -56,8 +56,31 @@ START_TEST(test_shard_layout)
 	ck_assert_int_eq(mst_stats_get(again, &s), 0);
 	ck_assert_uint_eq(s.shards, 4);
 	mst_bus_close(again);
-	/* a bus created with one store says 1 */
 	mst_bus_close(bus);
+	/* a store whose creation was cut short: reads find it empty and make nothing, a
+	 * send to one of its queues makes it again */
+	snprintf(path, sizeof path, "%s/shard.2", dir);
+	unit_rmtree(path);
+	ck_assert_int_eq(mst_bus_open(&again, dir, &plain), 0);
+	ck_assert_int_eq(mst_stats_get(again, &s), 0);
+	ck_assert_uint_eq(s.store_bytes, 64u << 20);
+	ck_assert_uint_eq(s.queues, 0);
+	ck_assert_int_eq(mst_ack(again, (1u << 4) | 2), MST_ENOTHELD);
+	ck_assert_int_ne(stat(path, &st), 0);
+	{
+		char q[16];
+		uint64_t id = 0;
+
+		for (k = 0; k < 64 && STORE(id) != 2; k++) {
+			snprintf(q, sizeof q, "re%u", k);
+			ck_assert_int_eq(mst_send(again, q, "x", 1, NULL, &id), 0);
+		}
+		ck_assert_uint_eq(STORE(id), 2);
+	}
+	snprintf(path, sizeof path, "%s/shard.2/store.mdb", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	mst_bus_close(again);
+	/* a bus created with one store says 1 */
 	bus = unit_bus();
 	ck_assert_int_eq(mst_stats_get(bus, &s), 0);
 	ck_assert_uint_eq(s.shards, 1);

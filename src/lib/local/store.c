@@ -876,7 +876,10 @@ static int bus_create(struct local_bus *lb, const char *dir, const mst_bus_opts 
 		c.quota = (c.quota + 4095) & ~(uint64_t)4095;
 	}
 	c.writemap = can_fallocate(dir);
-	if (statvfs(dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < c.quota * c.shards)
+	/* room for every store of the bus: its data file, lock file and wake words */
+	if (statvfs(dir, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize <
+		    (c.quota + LOCKFILE_SIZE + sizeof(struct wake_file)) * c.shards)
 		return MST_EFULL;
 	/* lock and wake files first: both are written through mappings */
 	if ((rc = reserve_file(dir, "store.mdb-lock", LOCKFILE_SIZE)) < 0 ||

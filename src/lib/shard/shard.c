@@ -16,9 +16,11 @@
  *   locks
  *   message ids    local id * 16 + store: unique in the bus, and an ack finds its store
  *
- * A handle opens store 0 at once and another store when it first needs it (created
- * then if missing): a process that uses one queue maps two stores, not N, and its
- * start and exit cost what they cost on a bus of one store.
+ * The stores are made with the bus (their space is taken at once, as one store's is).
+ * A handle opens store 0 at once and another store when it first needs it: a process
+ * that uses one queue maps two stores, not N, and its start and exit cost what they
+ * cost on a bus of one store. A store missing (its creation cut short) is made again by
+ * a write or a receive, and reads as empty.
  *
  * What a single store gives in one commit and a sharded bus does not:
  *   - mst_write with acks of messages in other stores than store 0 commits once per
@@ -35,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define SHARD_BITS 4
@@ -50,11 +53,14 @@ struct shard_bus {
 
 #define SB(bus) ((struct shard_bus *)(bus))
 
-/* Store k, opened (and created when missing) on first use; NULL with *rc set when it
- * cannot be. Threads of one handle may race here: the loser closes its copy. */
-static mst_bus *store(struct shard_bus *sb, unsigned k, int *rc)
+/* Store k, opened on first use; NULL with *rc set when it cannot be. A store missing
+ * (its creation cut short) is made again when create is set (writes, receives), and is
+ * MST_ENOTFOUND otherwise (reads: it holds nothing). Threads of one handle may race
+ * here: the loser closes its copy. */
+static mst_bus *store(struct shard_bus *sb, unsigned k, int create, int *rc)
 {
 	mst_bus *b = __atomic_load_n(&sb->s[k], __ATOMIC_ACQUIRE), *expect = NULL;
+	mst_bus_opts o = sb->opts;
 	char dir[PATH_MAX];
 
 	if (b)
@@ -63,7 +69,8 @@ static mst_bus *store(struct shard_bus *sb, unsigned k, int *rc)
 		*rc = MST_EURL;
 		return NULL;
 	}
-	if ((*rc = mst__local_open(&b, dir, &sb->opts)) < 0)
+	o.no_create = !create;
+	if ((*rc = mst__local_open(&b, dir, &o)) < 0)
 		return NULL;
 	b->owner = sb->pub.owner;
 	b->payload_max = sb->pub.payload_max;
@@ -75,10 +82,10 @@ static mst_bus *store(struct shard_bus *sb, unsigned k, int *rc)
 	return b;
 }
 
-/* Declares mst_bus *S (store k) or returns its error. */
+/* Declares mst_bus *S (store k, made if missing) or returns its error. */
 #define STORE_OR_RETURN(S, sb, k)                                                                  \
 	int S##_rc = 0;                                                                            \
-	mst_bus *S = store(sb, k, &S##_rc);                                                        \
+	mst_bus *S = store(sb, k, 1, &S##_rc);                                                     \
 	if (!S)                                                                                    \
 	return S##_rc
 
@@ -154,9 +161,13 @@ static int recv_dead(struct shard_bus *sb, const mst_recv_opts *opts, mst_msg *m
 		int64_t left;
 
 		for (k = 0; k < sb->n; k++) {
-			STORE_OR_RETURN(st, sb, k);
-			int rc = st->be->recv(st, DEAD_ALL, &o, msgs, max, n);
+			int rc = 0;
+			mst_bus *st = store(sb, k, 0, &rc);
 
+			if (st)
+				rc = st->be->recv(st, DEAD_ALL, &o, msgs, max, n);
+			else if (rc == MST_ENOTFOUND)
+				continue; /* a store never made holds nothing */
 			if (rc == 0) {
 				map_msgs(msgs, *n, k);
 				return 0;
@@ -227,11 +238,18 @@ static int shard_settle(mst_bus *bus, const uint64_t *ids, size_t n, int op, int
 			}
 		if (!m)
 			continue;
-		mst_bus *st = store(sb, k, &rc);
+		mst_bus *st = store(sb, k, 0, &rc);
 
-		if (!st)
+		if (!st && rc == MST_ENOTFOUND) {
+			/* a store never made holds no lease */
+			for (j = 0; j < m; j++)
+				lres[j] = MST_ENOTHELD;
+			rc = MST_ENOTHELD;
+		} else if (!st) {
 			break;
-		rc = st->be->settle(st, lids, m, op, ms, lres);
+		} else {
+			rc = st->be->settle(st, lids, m, op, ms, lres);
+		}
 		if (rc == MST_ENOTHELD) {
 			notheld = 1;
 			rc = 0;
@@ -256,8 +274,10 @@ static int shard_peek(mst_bus *bus, const char *queue, mst_msg *msgs, size_t max
 		size_t got = 0, m;
 
 		for (k = 0; k < sb->n && got < max; k++) {
-			mst_bus *st = store(sb, k, &rc);
+			mst_bus *st = store(sb, k, 0, &rc);
 
+			if (!st && rc == MST_ENOTFOUND)
+				continue;
 			if (!st || (rc = st->be->peek(st, queue, msgs + got, max - got, &m)) < 0) {
 				while (got)
 					mst_msg_free(&msgs[--got]);
@@ -271,7 +291,14 @@ static int shard_peek(mst_bus *bus, const char *queue, mst_msg *msgs, size_t max
 	}
 	k = route(sb, queue);
 	{
-		STORE_OR_RETURN(st, sb, k);
+		mst_bus *st = store(sb, k, 0, &rc);
+
+		if (!st && rc == MST_ENOTFOUND) {
+			*n = 0; /* as an unknown queue */
+			return 0;
+		}
+		if (!st)
+			return rc;
 		rc = st->be->peek(st, queue, msgs, max, n);
 	}
 	if (rc == 0)
@@ -305,11 +332,12 @@ static int shard_queue_list(mst_bus *bus, const char *only, mst_queue_info **out
 	int rc;
 
 	if (only && strcmp(only, DEAD_ALL)) {
-		STORE_OR_RETURN(st, sb, route(sb, only));
-		return st->be->queue_list(st, only, out, n);
+		mst_bus *st = store(sb, route(sb, only), 0, &rc);
+
+		return st ? st->be->queue_list(st, only, out, n) : rc;
 	}
 	for (k = 0; k < sb->n; k++) {
-		mst_bus *st = store(sb, k, &rc);
+		mst_bus *st = store(sb, k, 0, &rc);
 
 		if (st)
 			rc = st->be->queue_list(st, only, &part, &m);
@@ -367,11 +395,12 @@ static int shard_queue_delete(mst_bus *bus, const char *queue)
 	int rc, found = 0;
 
 	if (strcmp(queue, DEAD_ALL)) {
-		STORE_OR_RETURN(st, sb, route(sb, queue));
-		return st->be->queue_delete(st, queue);
+		mst_bus *st = store(sb, route(sb, queue), 0, &rc);
+
+		return st ? st->be->queue_delete(st, queue) : rc;
 	}
 	for (k = 0; k < sb->n; k++) {
-		mst_bus *st = store(sb, k, &rc);
+		mst_bus *st = store(sb, k, 0, &rc);
 
 		if (st)
 			rc = st->be->queue_delete(st, queue);
@@ -522,10 +551,16 @@ static int shard_write(mst_bus *bus, mst_op *ops, size_t n)
 		}
 		if (!m)
 			continue;
-		mst_bus *stk = store(sb, k, &rc);
+		mst_bus *stk = store(sb, k, 0, &rc);
 
-		if (stk)
+		if (stk) {
 			rc = stk->be->write(stk, sub, m);
+		} else if (rc == MST_ENOTFOUND) {
+			/* only acks go to a store other than 0, and one never made holds none */
+			for (j = 0; j < m; j++)
+				sub[j].rc = MST_ENOTHELD;
+			rc = MST_ENOTHELD;
+		}
 		if (rc < 0 && !left_out(rc)) {
 			/* this store's ops failed; the stores before it stay committed */
 			for (i = 0; i < n; i++)
@@ -570,8 +605,12 @@ static int shard_stats(mst_bus *bus, mst_stats *out)
 	if ((rc = S0(bus)->be->stats(S0(bus), out)) < 0)
 		return rc;
 	for (k = 1; k < sb->n; k++) {
-		mst_bus *st = store(sb, k, &rc);
+		mst_bus *st = store(sb, k, 0, &rc);
 
+		if (!st && rc == MST_ENOTFOUND) {
+			out->store_bytes += sb->opts.quota; /* its share, not made yet */
+			continue;
+		}
 		if (!st || (rc = st->be->stats(st, &s)) < 0)
 			return rc;
 		out->store_bytes += s.store_bytes;
@@ -603,12 +642,30 @@ int mst__shard_open(mst_bus **bus, const mst_bus_opts *opts, unsigned shards)
 	sb->pub.be = &shard_backend;
 	sb->n = shards;
 	sb->s[0] = first;
-	/* the other stores exist once the first does: one missing (never used yet, or its
-	 * creation cut short) is made when first needed */
 	sb->opts = opts ? *opts : (mst_bus_opts){0};
-	sb->opts.no_create = 0;
 	sb->opts.shards = 1;
 	sb->opts.quota = mst__local_quota(first);
+	if (!(opts && opts->no_create)) {
+		/* the stores are made with the bus (the first opener after its creation makes
+		 * them), so that its space is taken at once, as one store's is; an opener
+		 * finds them there with a stat each */
+		unsigned k;
+
+		for (k = 1; k < shards; k++) {
+			char path[PATH_MAX];
+			struct stat st;
+			int rc;
+
+			if (snprintf(path, sizeof path, "%s/shard.%u/bus.conf", first->path, k) <
+				    (int)sizeof path &&
+			    stat(path, &st) == 0)
+				continue;
+			if (!store(sb, k, 1, &rc)) {
+				shard_close(&sb->pub);
+				return rc;
+			}
+		}
+	}
 	*bus = &sb->pub;
 	return 0;
 }
