@@ -34,11 +34,9 @@ if [ -x "$unit" ]; then
 	fi
 fi
 
-# 2. contract tests: TAP shell scripts run by prove
-if ls tests/t/t*.sh >/dev/null 2>&1; then
-	echo "== contract tests"
-	log=$(mktemp)
-	prove -v -j "${PROVE_JOBS:-2}" --timer tests/t/t*.sh >"$log" 2>&1
+# Adds up the TAP log of a prove run ($1) under the name $2.
+count_tap() {
+	local log=$1 ok nok bad
 	grep -E '^(not ok|ok) |^tests/t/|^# |^Result|Failed' "$log" | grep -v '^ok ' | tail -n 80
 	ok=$(grep -E '^ok [0-9]+' "$log" | grep -vcE '# *[Ss][Kk][Ii][Pp]')
 	skipped=$((skipped + $(grep -E '^ok [0-9]+' "$log" | grep -cE '# *[Ss][Kk][Ii][Pp]')))
@@ -49,8 +47,16 @@ if ls tests/t/t*.sh >/dev/null 2>&1; then
 	fail=$((fail + nok))
 	if [ "$nok" -gt 0 ] || [ "$bad" -gt 0 ]; then
 		[ "$nok" -gt 0 ] || fail=$((fail + 1))
-		failed_names+=("contract tests")
+		failed_names+=("$2")
 	fi
+}
+
+# 2. contract tests: TAP shell scripts run by prove
+if ls tests/t/t*.sh >/dev/null 2>&1; then
+	echo "== contract tests"
+	log=$(mktemp)
+	prove -v -j "${PROVE_JOBS:-2}" --timer tests/t/t*.sh >"$log" 2>&1
+	count_tap "$log" "contract tests"
 	rm -f "$log"
 fi
 
@@ -64,17 +70,7 @@ if [ -z "${MUSTER_SANITIZED:-}" ] && ls tests/t/t0001*.sh >/dev/null 2>&1; then
 	MUSTER_TEST_FEATURES=sharding=on prove -v -j "${PROVE_JOBS:-2}" --timer \
 		tests/t/t000[12356789]-*.sh tests/t/t001[013]-*.sh tests/t/t002[01]-*.sh \
 		tests/t/t0030-*.sh >"$log" 2>&1
-	grep -E '^(not ok|ok) |^tests/t/|^# |^Result|Failed' "$log" | grep -v '^ok ' | tail -n 80
-	ok=$(grep -E '^ok [0-9]+' "$log" | grep -vcE '# *[Ss][Kk][Ii][Pp]')
-	skipped=$((skipped + $(grep -E '^ok [0-9]+' "$log" | grep -cE '# *[Ss][Kk][Ii][Pp]')))
-	nok=$(grep -cE '^not ok [0-9]+' "$log")
-	bad=$(grep -cE 'Wstat: [1-9]|Bad plan|No plan found|Parse errors' "$log")
-	pass=$((pass + ok))
-	fail=$((fail + nok))
-	if [ "$nok" -gt 0 ] || [ "$bad" -gt 0 ]; then
-		[ "$nok" -gt 0 ] || fail=$((fail + 1))
-		failed_names+=("contract tests, sharded bus")
-	fi
+	count_tap "$log" "contract tests, sharded bus"
 	rm -f "$log"
 fi
 
