@@ -446,8 +446,8 @@ START_TEST(test_store_garbage)
 	/* this process survives (a crash fails the test) and gets an error */
 	rc = try_open(dir, 0);
 	ck_assert_msg(rc < 0, "opened a store with garbage meta pages");
-	ck_assert_msg(rc == MST_ECORRUPT || rc == MST_EVERSION, "error %s (%d)",
-		      mst_errname(rc), rc);
+	ck_assert_msg(rc == MST_ECORRUPT || rc == MST_EVERSION, "error %s (%d)", mst_errname(rc),
+		      rc);
 	free(store);
 	free(dir);
 }
@@ -462,8 +462,7 @@ START_TEST(test_owner_pid)
 	pid_t gone, zombie, live;
 
 	/* a process that has exited and been reaped */
-	gone = fork();
-	ck_assert_int_ge(gone, 0);
+	gone = unit_fork();
 	if (gone == 0)
 		_exit(0);
 	ck_assert_int_eq(waitpid(gone, &status, 0), gone);
@@ -471,8 +470,7 @@ START_TEST(test_owner_pid)
 	ck_assert_int_eq(mst_bus_open(&bus, dir, &opts), MST_ENOOWNER);
 	ck_assert_ptr_null(bus);
 	/* a zombie is gone too */
-	zombie = fork();
-	ck_assert_int_ge(zombie, 0);
+	zombie = unit_fork();
 	if (zombie == 0)
 		_exit(0);
 	ck_assert_int_eq(waitid(P_PID, (id_t)zombie, NULL, WEXITED | WNOWAIT), 0);

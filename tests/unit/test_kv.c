@@ -145,10 +145,8 @@ END_TEST
 
 START_TEST(test_list_prefix)
 {
-	static const char *const keys[] = {"app.b", "zzz", "app.a", "ap", "apq", "app.c",
-					   "APP.x"};
-	static const char *const all[] = {"APP.x", "ap", "app.a", "app.b", "app.c", "apq",
-					  "zzz"};
+	static const char *const keys[] = {"app.b", "zzz", "app.a", "ap", "apq", "app.c", "APP.x"};
+	static const char *const all[] = {"APP.x", "ap", "app.a", "app.b", "app.c", "apq", "zzz"};
 	mst_bus *bus = unit_bus();
 	mst_kv *list;
 	size_t i, n;
@@ -202,8 +200,7 @@ START_TEST(test_list_long)
 		snprintf(val, sizeof val, "v%zu", i);
 		ck_assert_int_eq(mst_kv_set(bus, key, val, strlen(val), NULL), 0);
 	}
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = unit_fork();
 	if (pid == 0) { /* a writer of other keys, before, among and after them */
 		mst_bus *b = unit_open(mst_bus_path(bus), 0);
 		int k;
@@ -305,8 +302,7 @@ static void watch_from_child(int del)
 	char c;
 
 	ck_assert_int_eq(pipe(up), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = unit_fork();
 	if (pid == 0) {
 		mst_bus *b = unit_open(dir, 0);
 		mst_kv kv;

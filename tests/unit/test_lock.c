@@ -98,8 +98,7 @@ START_TEST(test_holder_killed)
 
 	ck_assert_int_eq(pipe(up), 0);
 	ck_assert_int_eq(pipe(down), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = unit_fork();
 	if (pid == 0) {
 		mst_bus *b = unit_open(dir, 0);
 		mst_lock *cl;
@@ -147,8 +146,7 @@ START_TEST(test_waiter_granted)
 
 	ck_assert_int_eq(mst_lock_acquire(bus, "G", 0, &l), 0);
 	ck_assert_int_eq(pipe(up), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = unit_fork();
 	if (pid == 0) {
 		mst_bus *b = unit_open(dir, 0);
 		mst_lock *cl;

@@ -733,8 +733,7 @@ static pid_t writer(const char *data, size_t len, size_t chunk, int *rfd)
 	int p[2];
 
 	nb_pipe(p);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = unit_fork();
 	if (pid == 0) {
 		size_t off = 0;
 

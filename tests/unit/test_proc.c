@@ -21,9 +21,7 @@ START_TEST(test_boot_ticks_are_proc_start)
 
 	for (i = 0; i < 300; i++) {
 		uint64_t before = run_boot_ticks(), after, proc;
-		pid_t pid = fork();
-
-		ck_assert_int_ge(pid, 0);
+		pid_t pid = unit_fork();
 		if (pid == 0) {
 			pause();
 			_exit(0);

@@ -241,7 +241,8 @@ START_TEST(test_batch_large)
 		 * an id nobody holds in the middle; the rest go one by one later */
 		for (j = 0, acked = 0; j < n; j += 2)
 			order[acked++] = got_ids[got + n - 1 - j];
-		memmove(&order[acked / 2 + 1], &order[acked / 2], (acked - acked / 2) * sizeof *order);
+		memmove(&order[acked / 2 + 1], &order[acked / 2],
+			(acked - acked / 2) * sizeof *order);
 		order[acked / 2] = ids[N - 1] + 12345;
 		ck_assert_int_eq(mst_settle_batch(bus, MST_SETTLE_ACK, order, acked + 1, 0, res),
 				 MST_ENOTHELD);
@@ -953,8 +954,7 @@ START_TEST(test_recv_wakes_child)
 	char c;
 
 	ck_assert_int_eq(pipe(up), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = unit_fork();
 	if (pid == 0) {
 		mst_bus *b = unit_open(dir, 0);
 		mst_recv_opts ro = {.wait_ms = 5000};
@@ -1001,8 +1001,7 @@ START_TEST(test_dead_holder_redelivered)
 
 	ck_assert_int_eq(pipe(up), 0);
 	ck_assert_int_eq(pipe(down), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = unit_fork();
 	if (pid == 0) {
 		mst_bus *b = unit_open(dir, 0);
 		mst_recv_opts ro = {.wait_ms = 5000, .lease_ms = 30000};
@@ -1060,8 +1059,7 @@ START_TEST(test_reaped_holder_redelivered)
 	pid_t pid;
 	mst_msg m;
 
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = unit_fork();
 	if (pid == 0) {
 		mst_bus *b = unit_open(dir, 0);
 		mst_recv_opts ro = {.lease_ms = 30000};
@@ -1188,8 +1186,7 @@ START_TEST(test_full_send_waits_for_room)
 	char c;
 
 	ck_assert_int_eq(pipe(up), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = unit_fork();
 	if (pid == 0) {
 		mst_bus *b = unit_open(dir, 0);
 		mst_send_opts w = {.wait_ms = 5000};

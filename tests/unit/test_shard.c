@@ -173,8 +173,7 @@ START_TEST(test_shard_writers_side_by_side)
 	int i, q, j, st;
 
 	for (i = 0; i < P; i++) {
-		pids[i] = fork();
-		ck_assert_int_ge(pids[i], 0);
+		pids[i] = unit_fork();
 		if (pids[i] == 0) {
 			mst_bus *b = unit_open(dir, 0);
 

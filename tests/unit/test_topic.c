@@ -228,8 +228,7 @@ START_TEST(test_subscribe_wakes_child)
 
 	publish_seq(bus, "w", 1, 3);
 	ck_assert_int_eq(pipe(up), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = unit_fork();
 	if (pid == 0) {
 		mst_bus *b = unit_open(dir, 0);
 		mst_msg m[4];

@@ -229,8 +229,7 @@ START_TEST(test_write_wakes)
 	char c;
 
 	ck_assert_int_eq(pipe(up), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = unit_fork();
 	if (pid == 0) {
 		mst_bus *b = unit_open(dir, 0);
 		mst_msg m;
@@ -286,8 +285,7 @@ START_TEST(test_write_all_or_nothing_under_kill)
 		char *seen;
 
 		snprintf(topic, sizeof topic, "log%d", round);
-		pid = fork();
-		ck_assert_int_ge(pid, 0);
+		pid = unit_fork();
 		if (pid == 0) {
 			mst_bus *b = unit_open(dir, 0);
 			char ka[32], kb[32], val[16];

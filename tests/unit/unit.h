@@ -28,6 +28,11 @@ mst_bus *unit_bus(void);
  * In a test, fails the test on error; in a child, _exits 100 on error. */
 mst_bus *unit_open(const char *dir, pid_t owner);
 
+/* fork(), failing the test (in the parent) when it fails. Use it, never fork() then
+ * ck_assert: the child would run the assertion too, and a passing Check assertion
+ * writes a record into the test's message file, which the child shares. */
+pid_t unit_fork(void);
+
 /* Forks a child that does nothing until the write end *wfd of a pipe is closed (then
  * it exits 0) or it is killed: a live process to use as another lease owner. */
 pid_t unit_idle_child(int *wfd);
