@@ -277,52 +277,28 @@ int local__kv_watch(mst_bus *bus, const char *key, uint64_t since, int64_t wait_
 
 #define PURGE_BATCH 512
 
-/* Deletes up to *budget entries of dbi starting with prefix; *n counts them. */
-static int purge_db(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t *budget, size_t *n)
-{
-	size_t plen = strlen(prefix);
-	MDB_cursor *c;
-	MDB_val k, v;
-	int r;
-
-	if ((r = mdb_cursor_open(txn, dbi, &c)))
-		return local__err(r);
-	for (;;) {
-		k.mv_size = plen;
-		k.mv_data = (void *)prefix;
-		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		if (r || k.mv_size < plen || memcmp(k.mv_data, prefix, plen) || !*budget)
-			break;
-		if ((r = mdb_cursor_del(c, 0)))
-			break;
-		(*budget)--;
-		if (n)
-			(*n)++;
-	}
-	mdb_cursor_close(c);
-	return r == 0 || r == MDB_NOTFOUND ? 0 : local__err(r);
-}
-
 int local__kv_purge(mst_bus *bus, const char *prefix, size_t *n)
 {
 	struct local_bus *lb = LB(bus);
+	size_t plen = strlen(prefix);
 
 	*n = 0;
 	for (;;) {
-		size_t budget = PURGE_BATCH, got = 0;
+		size_t budget = PURGE_BATCH, got;
 		MDB_txn *txn;
 		int rc;
 
 		if ((rc = local__txn(lb, 0, &txn)) < 0)
 			return rc;
-		if ((rc = purge_db(txn, lb->dbi[DB_KV], prefix, &budget, &got)) < 0 ||
-		    (rc = purge_db(txn, lb->dbi[DB_KVDEL], prefix, &budget, NULL)) < 0) {
+		rc = local__delete_prefix(txn, lb->dbi[DB_KV], prefix, plen, 0, &budget, NULL,
+					  NULL);
+		got = PURGE_BATCH - budget; /* keys; then deletion records */
+		if (rc == 0)
+			rc = local__delete_prefix(txn, lb->dbi[DB_KVDEL], prefix, plen, 0, &budget,
+						  NULL, NULL);
+		if (rc < 0 || budget == PURGE_BATCH) {
 			local__abort(lb, txn);
-			return rc;
-		}
-		if (budget == PURGE_BATCH) {
-			local__abort(lb, txn);
-			return 0;
+			return rc; /* 0 when nothing was left */
 		}
 		if ((rc = local__commit(lb, txn)) < 0)
 			return rc;

@@ -91,6 +91,14 @@ int local__txn(struct local_bus *lb, int rdonly, MDB_txn **txn);
 int local__commit(struct local_bus *lb, MDB_txn *txn);
 /* Abort (a read or a write transaction). */
 void local__abort(struct local_bus *lb, MDB_txn *txn);
+/* Deletes up to *budget entries of dbi whose keys start with the plen bytes of prefix
+ * and are at least min_len long, from the first (seek, delete, seek again); each (may be
+ * NULL) sees an entry before it goes and may change other databases (an LMDB code, 0 to
+ * go on). *budget is counted down per entry. Returns a muster code. */
+int local__delete_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t plen, size_t min_len,
+			 size_t *budget,
+			 int (*each)(MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg),
+			 void *arg);
 /* MST_EFULL when adding bytes would eat into the reserve kept for draining. */
 int local__room(struct local_bus *lb, MDB_txn *txn, size_t bytes);
 

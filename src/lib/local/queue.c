@@ -1442,81 +1442,45 @@ abort:
 
 #define DELETE_BATCH 1024
 
-/* Removes up to *budget entries of index dbi that belong to queue (key prefix pk, plen
- * bytes), with their messages; counts them off *count. */
-static int delete_index(struct local_bus *lb, MDB_txn *txn, int dbi, const char *pk, size_t plen,
-			uint64_t *count, size_t *budget)
+struct del_ctx {
+	struct local_bus *lb;
+	uint64_t *count; /* the queue record's count of the index */
+};
+
+/* An index entry of a deleted queue: its message goes with it. */
+static int del_message(MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
+	struct del_ctx *d = arg;
+	unsigned char idb[8];
+	MDB_val mk = {8, idb};
 	int r;
 
-	if ((r = mdb_cursor_open(txn, lb->dbi[dbi], &c)))
-		return local__err(r);
-	k.mv_size = plen;
-	k.mv_data = (void *)pk;
-	r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	while (r == 0 && *budget > 0 && k.mv_size >= plen + 8 && !memcmp(k.mv_data, pk, plen)) {
-		MDB_val mk = {8, (char *)k.mv_data + k.mv_size - 8};
-		unsigned char idb[8];
-
-		memcpy(idb, mk.mv_data, 8);
-		mk.mv_data = idb;
-		if ((r = mdb_cursor_del(c, 0)))
-			break;
-		r = mdb_del(txn, lb->dbi[DB_MSGS], &mk, NULL);
-		if (r && r != MDB_NOTFOUND)
-			break;
-		if (*count)
-			(*count)--;
-		(*budget)--;
-		k.mv_size = plen; /* seek again, as trim does */
-		k.mv_data = (void *)pk;
-		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	}
-	mdb_cursor_close(c);
-	return r == MDB_NOTFOUND || r == 0 ? 0 : local__err(r);
+	(void)v;
+	memcpy(idb, (const char *)k->mv_data + k->mv_size - 8, 8); /* the key ends in the id */
+	r = mdb_del(txn, d->lb->dbi[DB_MSGS], &mk, NULL);
+	if (r && r != MDB_NOTFOUND)
+		return r;
+	if (*d->count)
+		(*d->count)--;
+	return 0;
 }
 
-/* Removes up to *budget idempotency keys of queue (prefix pk) and their keytime
- * entries. */
-static int delete_keys(struct local_bus *lb, MDB_txn *txn, const char *pk, size_t plen,
-		       size_t *budget)
+/* An idempotency key of a deleted queue: its keytime entry goes with it. */
+static int del_keytime(MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
+	struct del_ctx *d = arg;
+	unsigned char tk[8 + KEYBUF * 2];
+	MDB_val tkk = {8 + k->mv_size, tk};
+	int64_t t;
 	int r;
 
-	if ((r = mdb_cursor_open(txn, lb->dbi[DB_KEYS], &c)))
-		return local__err(r);
-	k.mv_size = plen;
-	k.mv_data = (void *)pk;
-	r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	while (r == 0 && *budget > 0 && k.mv_size > plen && !memcmp(k.mv_data, pk, plen)) {
-		unsigned char tk[8 + KEYBUF * 2];
-		MDB_val tkk;
-
-		if (v.mv_size == 16 && k.mv_size <= sizeof tk - 8) {
-			int64_t t;
-
-			memcpy(&t, (char *)v.mv_data + 8, 8);
-			local__put_be64(tk, (uint64_t)t);
-			memcpy(tk + 8, k.mv_data, k.mv_size);
-			tkk.mv_size = 8 + k.mv_size;
-			tkk.mv_data = tk;
-			r = mdb_del(txn, lb->dbi[DB_KEYTIME], &tkk, NULL);
-			if (r && r != MDB_NOTFOUND)
-				break;
-		}
-		if ((r = mdb_cursor_del(c, 0)))
-			break;
-		(*budget)--;
-		k.mv_size = plen; /* seek again, as trim does */
-		k.mv_data = (void *)pk;
-		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	}
-	mdb_cursor_close(c);
-	return r == MDB_NOTFOUND || r == 0 ? 0 : local__err(r);
+	if (v->mv_size != 16 || k->mv_size > sizeof tk - 8)
+		return 0;
+	memcpy(&t, (const char *)v->mv_data + 8, 8);
+	local__put_be64(tk, (uint64_t)t);
+	memcpy(tk + 8, k->mv_data, k->mv_size);
+	r = mdb_del(txn, d->lb->dbi[DB_KEYTIME], &tkk, NULL);
+	return r == MDB_NOTFOUND ? 0 : r;
 }
 
 /* Deletes queue a batch per commit (its messages from each index, its idempotency
@@ -1537,11 +1501,17 @@ int local__queue_delete(mst_bus *bus, const char *queue)
 
 		if ((rc = local__txn(lb, 0, &txn)) < 0)
 			return rc;
+		struct del_ctx r = {lb, &q.ready}, d = {lb, &q.delayed}, l = {lb, &q.leased};
+
 		if ((rc = q_get(lb, txn, queue, &q, &exists)) < 0 ||
-		    (rc = delete_index(lb, txn, DB_READY, pk, plen, &q.ready, &budget)) < 0 ||
-		    (rc = delete_index(lb, txn, DB_DELAYED, pk, plen, &q.delayed, &budget)) < 0 ||
-		    (rc = delete_index(lb, txn, DB_LEASES, pk, plen, &q.leased, &budget)) < 0 ||
-		    (rc = delete_keys(lb, txn, pk, plen, &budget)) < 0)
+		    (rc = local__delete_prefix(txn, lb->dbi[DB_READY], pk, plen, plen + 8, &budget,
+					       del_message, &r)) < 0 ||
+		    (rc = local__delete_prefix(txn, lb->dbi[DB_DELAYED], pk, plen, plen + 8,
+					       &budget, del_message, &d)) < 0 ||
+		    (rc = local__delete_prefix(txn, lb->dbi[DB_LEASES], pk, plen, plen + 8, &budget,
+					       del_message, &l)) < 0 ||
+		    (rc = local__delete_prefix(txn, lb->dbi[DB_KEYS], pk, plen, plen + 1, &budget,
+					       del_keytime, &r)) < 0)
 			goto abort;
 		if (budget == DELETE_BATCH) {
 			/* nothing left but the record */

@@ -404,6 +404,31 @@ size_t local__key(char *buf, const char *name, const uint64_t *nums, int n, int 
 	return len;
 }
 
+int local__delete_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t plen, size_t min_len,
+			 size_t *budget,
+			 int (*each)(MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg),
+			 void *arg)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int r;
+
+	if ((r = mdb_cursor_open(txn, dbi, &c)))
+		return local__err(r);
+	while (*budget > 0) {
+		k.mv_size = plen;
+		k.mv_data = (void *)prefix;
+		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (r || k.mv_size < plen || k.mv_size < min_len || memcmp(k.mv_data, prefix, plen))
+			break;
+		if ((each && (r = each(txn, &k, &v, arg))) || (r = mdb_cursor_del(c, 0)))
+			break;
+		(*budget)--;
+	}
+	mdb_cursor_close(c);
+	return r == 0 || r == MDB_NOTFOUND ? 0 : local__err(r);
+}
+
 int local__fill_msg(mst_msg *m, uint64_t id, const char *queue, const void *data, size_t len)
 {
 	size_t qlen = strnlen(queue, sizeof m->queue - 1);

@@ -129,8 +129,8 @@ int local__topic_delete(mst_bus *bus, const char *topic)
 	struct local_bus *lb = LB(bus);
 	char kb[KEYBUF];
 	size_t plen = strlen(topic) + 1;
-	MDB_val k = {strlen(topic), (void *)topic}, v;
-	MDB_cursor *c;
+	MDB_val k = {strlen(topic), (void *)topic};
+	size_t budget = SIZE_MAX;
 	MDB_txn *txn;
 	int rc, r, found = 0;
 
@@ -142,28 +142,12 @@ int local__topic_delete(mst_bus *bus, const char *topic)
 		goto abort;
 	}
 	found = r == 0;
-	if ((r = mdb_cursor_open(txn, lb->dbi[DB_TLOG], &c))) {
-		rc = local__err(r);
+	/* every entry, TOPIC NUL SEQ */
+	k.mv_size = local__key(kb, topic, NULL, 0, -1);
+	if ((rc = local__delete_prefix(txn, lb->dbi[DB_TLOG], kb, k.mv_size, plen + 8, &budget,
+				       NULL, NULL)) < 0)
 		goto abort;
-	}
-	/* every entry, TOPIC NUL SEQ, from the first (as trim: seek, delete, again) */
-	for (;;) {
-		k.mv_size = local__key(kb, topic, NULL, 0, -1);
-		k.mv_data = kb;
-		r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		if (r || k.mv_size != plen + 8 || memcmp(k.mv_data, topic, plen)) {
-			r = r ? r : MDB_NOTFOUND;
-			break;
-		}
-		found = 1;
-		if ((r = mdb_cursor_del(c, 0)))
-			break;
-	}
-	mdb_cursor_close(c);
-	if (r && r != MDB_NOTFOUND) {
-		rc = local__err(r);
-		goto abort;
-	}
+	found |= budget != SIZE_MAX;
 	if (!found) {
 		rc = MST_ENOTFOUND;
 		goto abort;
