@@ -397,17 +397,29 @@ IN_NULL=/dev/null
 # shellcheck disable=SC2034 # used by the tests
 out="" err="" rc=0 SPAWN_PID=""
 
-# the watchdog: after T_TIMEOUT seconds, kill what this script runs and fail it
+# the watchdog: after T_TIMEOUT seconds, kill what this script runs (its whole tree:
+# a muster inside out=$(...) is a grandchild, and the script waits for its output) and
+# fail it
 _t_self=$$
+# _t_descendants PID SKIP: the processes under PID, but for SKIP and those under it
+_t_descendants()
+{
+	local p
+	for p in $(ps -o pid= --ppid "$1"); do
+		[ "$p" = "$2" ] && continue
+		echo "$p"
+		_t_descendants "$p" "$2"
+	done
+}
 (
 	trap 'kill "$s" 2>/dev/null; exit 0' TERM
 	sleep "${T_TIMEOUT:-60}" &
 	s=$!
 	wait "$s"
 	printf 'Bail out! %s timed out after %s s\n' "$0" "${T_TIMEOUT:-60}"
-	for p in $(ps -o pid= --ppid "$_t_self"); do
-		[ "$p" = "$BASHPID" ] || kill -KILL "$p" 2>/dev/null
-	done
+	me=$BASHPID # (inside $(...) BASHPID is that subshell's)
+	# shellcheck disable=SC2046 # one pid per word
+	kill -KILL $(_t_descendants "$_t_self" "$me") 2>/dev/null
 	kill -TERM "$_t_self"
 ) &
 _t_watchdog=$!
