@@ -1,7 +1,8 @@
 /*
  * crashtest.c - SIGKILL producers and consumers of one queue at random instants, then
  * prove by message id that nothing was lost, nothing was delivered after its ack, and
- * that a lease held by a killed consumer came back in under a second.
+ * that a lease held by a killed consumer came back because its holder died (well
+ * before the lease could run out; how fast is printed, as a figure).
  *
  *   crashtest [-t SECS] [-r ROUNDS] [-p PRODUCERS] [-c CONSUMERS] [-s SEED] [-d DIR] [-k]
  *
@@ -39,7 +40,10 @@
  *  - a message is received again only after its previous receiver was killed, with a
  *    higher attempt number, and never before that kill;
  *  - for each message a killed consumer held (its R logged, no K), the next R comes
- *    less than a second after the kill (max and p50 printed);
+ *    less than a quarter of the 30 s lease after the kill: the holder's death freed
+ *    it, not the lease's end (max and p50 printed: usually tens of ms; the time also
+ *    holds the start of a replacement consumer, which under a sanitizer and a busy
+ *    suite took past a second once, so the test does not judge the speed);
  *  - the queue's redelivered counter equals the redeliveries the log shows (attempt
  *    numbers count the deliveries to consumers killed before they could log them);
  *  - the queue ends with ready = leased = delayed = dead = 0 and an empty dead-letter
@@ -71,7 +75,7 @@
 #define MAXC 16
 #define RECV_MAX 4
 #define LEASE_MS 30000
-#define REDELIVERY_LIMIT_NS 1000000000LL
+#define REDELIVERY_LIMIT_NS (LEASE_MS * 1000000LL / 4)
 #define FINISH_TIMEOUT_NS (60 * 1000000000LL)
 #define STALL_NS (10 * 1000000000LL)
 #define MAX_EXAMPLES 8
