@@ -1,8 +1,7 @@
 /*
  * crashtest.c - SIGKILL producers and consumers of one queue at random instants, then
  * prove by message id that nothing was lost, nothing was delivered after its ack, and
- * that a lease held by a killed consumer came back because its holder died (well
- * before the lease could run out; how fast is printed, as a figure).
+ * that a lease held by a killed consumer came back in under a second.
  *
  *   crashtest [-t SECS] [-r ROUNDS] [-p PRODUCERS] [-c CONSUMERS] [-s SEED] [-d DIR] [-k]
  *
@@ -40,10 +39,10 @@
  *  - a message is received again only after its previous receiver was killed, with a
  *    higher attempt number, and never before that kill;
  *  - for each message a killed consumer held (its R logged, no K), the next R comes
- *    less than a quarter of the 30 s lease after the kill: the holder's death freed
- *    it, not the lease's end (max and p50 printed: usually tens of ms; the time also
- *    holds the start of a replacement consumer, which under a sanitizer and a busy
- *    suite took past a second once, so the test does not judge the speed);
+ *    less than a second after the kill (max and p50 printed; usually tens of ms). The
+ *    time holds the start of a replacement consumer too, which under a sanitizer
+ *    ($MUSTER_SANITIZED) took past a second once: there the bound is a quarter of the
+ *    30 s lease, which still tells the holder's death from the lease's end;
  *  - the queue's redelivered counter equals the redeliveries the log shows (attempt
  *    numbers count the deliveries to consumers killed before they could log them);
  *  - the queue ends with ready = leased = delayed = dead = 0 and an empty dead-letter
@@ -75,7 +74,8 @@
 #define MAXC 16
 #define RECV_MAX 4
 #define LEASE_MS 30000
-#define REDELIVERY_LIMIT_NS (LEASE_MS * 1000000LL / 4)
+#define REDELIVERY_LIMIT_NS 1000000000LL
+#define REDELIVERY_LIMIT_SANITIZED_NS (LEASE_MS * 1000000LL / 4)
 #define FINISH_TIMEOUT_NS (60 * 1000000000LL)
 #define STALL_NS (10 * 1000000000LL)
 #define MAX_EXAMPLES 8
@@ -439,6 +439,7 @@ struct checker {
 	    bad_dup, early, slow, bad_id, unknown, errors_x, bad_lines;
 	int64_t *redel;
 	size_t nredel, redel_cap;
+	int64_t redelivery_limit_ns;
 };
 
 /* Counts a failure of one kind and describes the first few. */
@@ -519,7 +520,7 @@ static void on_recv(struct checker *c, struct mstate *m, const char *payload, in
 		} else {
 			/* the lease of the killed receiver came back: time it */
 			add_redelivery(c, t - prev->kill_ns);
-			if (t - prev->kill_ns >= REDELIVERY_LIMIT_NS)
+			if (t - prev->kill_ns >= c->redelivery_limit_ns)
 				example(&c->slow, "%s redelivered %.1f ms after inc %d was killed",
 				        payload, (double)(t - prev->kill_ns) / 1e6, m->holder);
 		}
@@ -861,6 +862,9 @@ int main(int argc, char **argv)
 	}
 
 	memset(&c, 0, sizeof c);
+	c.redelivery_limit_ns = getenv("MUSTER_SANITIZED") && *getenv("MUSTER_SANITIZED")
+					? REDELIVERY_LIMIT_SANITIZED_NS
+					: REDELIVERY_LIMIT_NS;
 	for (i = 0; i < nprod; i++)
 		c.base[i + 1] = c.base[i] + sh->confirmed[i];
 	c.total = c.base[nprod];

@@ -3,8 +3,9 @@
 # queue SIGKILLed at random instants, inside commits too, and restarted, over many
 # rounds; the helper then proves by message id that every message sent was received and
 # acknowledged, none was delivered after its ack, duplicates came only from killed
-# consumers, and each lease a killed consumer held came back because its holder died
-# (in under a quarter of the lease; the times are printed).
+# consumers, and each lease a killed consumer held came back in under a second (a
+# quarter of the lease under a sanitizer, $MUSTER_SANITIZED: there a replacement
+# consumer can take that long to start).
 #   CRASHTEST_SECS   length of the kill phase (default 20)
 #   CRASHTEST_ARGS   more options for the helper (-p, -c, -s SEED, -k)
 set -u
