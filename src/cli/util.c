@@ -275,15 +275,23 @@ int cli_open(struct cli *cli, int flags, mst_bus **bus)
 			return die(EXIT_USAGE, "invalid MUSTER_PAYLOAD_MAX '%s' (bytes)", e);
 		opts.payload_max = (size_t)q;
 	}
-	if (!opts.no_create) {
-		/* the sharding flag: how many stores a bus created now gets */
-		struct run_features f;
+	if (opts.no_create) {
+		rc = mst_bus_open(bus, cli->bus_url, &opts);
+	} else {
+		/* an existing bus first; the config (the sharding flag: how many stores a new
+		 * bus gets) is read only when the bus is made, not by every command */
+		opts.no_create = 1;
+		rc = mst_bus_open(bus, cli->bus_url, &opts);
+		opts.no_create = 0;
+		if (rc == MST_ENOTFOUND) {
+			struct run_features f;
 
-		if (run_features_load(&f) < 0)
-			return die(EXIT_USAGE, "%s", f.err);
-		opts.shards = f.shards;
+			if (run_features_load(&f) < 0)
+				return die(EXIT_USAGE, "%s", f.err);
+			opts.shards = f.shards;
+			rc = mst_bus_open(bus, cli->bus_url, &opts);
+		}
 	}
-	rc = mst_bus_open(bus, cli->bus_url, &opts);
 	if (rc == MST_ENOOWNER)
 		return die(EXIT_NOOWNER, "owner process %d is not running", (int)opts.owner_pid);
 	if (rc == MST_ENOTFOUND)
