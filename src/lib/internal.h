@@ -83,6 +83,13 @@ struct mst__backend {
 	int (*stats)(mst_bus *bus, mst_stats *out);
 };
 
+/* Of mst_write: a condition that leaves one op out (its rc), not the whole write. */
+static inline int mst__left_out(int rc)
+{
+	return rc == MST_ECONFLICT || rc == MST_ENOTFOUND || rc == MST_ENOTHELD ||
+	       rc == MST_ESKIPPED;
+}
+
 /* settle operations */
 enum { MST__ACK = 1, MST__NACK = 2, MST__TOUCH = 3 };
 

@@ -14,13 +14,6 @@
 
 #include <string.h>
 
-/* A condition that leaves out one op, not the write. */
-static int left_out(int rc)
-{
-	return rc == MST_ECONFLICT || rc == MST_ENOTFOUND || rc == MST_ENOTHELD ||
-	       rc == MST_ESKIPPED;
-}
-
 static int apply(mst_bus *bus, MDB_txn *txn, struct qcache *qc, mst_op *ops, size_t i)
 {
 	struct local_bus *lb = LB(bus);
@@ -61,7 +54,7 @@ int local__write(mst_bus *bus, mst_op *ops, size_t n)
 	for (i = 0; i < n; i++) {
 		rc = apply(bus, txn, &qc, ops, i);
 		ops[i].rc = rc;
-		if (rc < 0 && !left_out(rc))
+		if (rc < 0 && !mst__left_out(rc))
 			goto abort;
 		if (rc < 0) {
 			ops[i].out = 0;

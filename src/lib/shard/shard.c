@@ -479,12 +479,6 @@ static int shard_lock_held(mst_bus *bus, const char *name)
 	return S0(bus)->be->lock_held(S0(bus), name);
 }
 
-static int left_out(int rc)
-{
-	return rc == MST_ECONFLICT || rc == MST_ENOTFOUND || rc == MST_ENOTHELD ||
-	       rc == MST_ESKIPPED;
-}
-
 /* The store of op: its message's for an ack, else 0; n (no store) for an ack of an id
  * no store of this bus made. */
 static unsigned op_store(const struct shard_bus *sb, const mst_op *op)
@@ -561,7 +555,7 @@ static int shard_write(mst_bus *bus, mst_op *ops, size_t n)
 				sub[j].rc = MST_ENOTHELD;
 			rc = MST_ENOTHELD;
 		}
-		if (rc < 0 && !left_out(rc)) {
+		if (rc < 0 && !mst__left_out(rc)) {
 			/* this store's ops failed; the stores before it stay committed */
 			for (i = 0; i < n; i++)
 				if (st[i] != sb->n && rank[st[i]] >= g) {
